@@ -1,0 +1,165 @@
+"""Classification, segmentation and agreement metrics, each with a 95 % bootstrap interval.
+
+Functions take NumPy arrays and return plain floats or DataFrames (scikit-learn does the counting).
+"""
+from __future__ import annotations
+
+from typing import Callable, Mapping
+
+import numpy as np
+import pandas as pd
+from sklearn import metrics as skm
+
+
+def classification_metrics(y_true: np.ndarray, y_pred: np.ndarray, y_score: np.ndarray | None = None,
+                           positive: int = 1) -> dict[str, float]:
+    """Accuracy, precision, recall (sensitivity), specificity, F1 and (if scores are given) ROC AUC.
+
+    Parameters
+    ----------
+    y_true, y_pred : (n,) int arrays of class indices.
+    y_score : (n,) float array, the probability of class ``positive``; or (n, k) class probabilities
+        for ``k > 2`` classes (one-vs-rest macro AUC). Optional.
+    positive : the class called positive for binary metrics. With more than two classes present,
+        precision, recall and F1 are macro averages and specificity is the macro mean of per-class
+        specificities.
+    """
+    y_true = np.asarray(y_true)
+    y_pred = np.asarray(y_pred)
+    labels = np.unique(np.concatenate([y_true, y_pred]))
+    binary = len(labels) <= 2 and (y_score is None or np.ndim(y_score) == 1)
+    out: dict[str, float] = {"accuracy": skm.accuracy_score(y_true, y_pred)}
+    if binary:
+        kw = dict(pos_label=positive, zero_division=0, average="binary")
+        out["precision"] = skm.precision_score(y_true, y_pred, **kw)
+        out["recall"] = skm.recall_score(y_true, y_pred, **kw)
+        negatives = y_true != positive
+        out["specificity"] = float(np.mean(y_pred[negatives] != positive)) if negatives.any() else np.nan
+        out["f1"] = skm.f1_score(y_true, y_pred, **kw)
+    else:
+        kw = dict(average="macro", zero_division=0)
+        out["precision"] = skm.precision_score(y_true, y_pred, **kw)
+        out["recall"] = skm.recall_score(y_true, y_pred, **kw)
+        cm = skm.confusion_matrix(y_true, y_pred, labels=labels)
+        tn = cm.sum() - cm.sum(0) - cm.sum(1) + np.diag(cm)
+        fp = cm.sum(0) - np.diag(cm)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            out["specificity"] = float(np.nanmean(tn / (tn + fp)))
+        out["f1"] = skm.f1_score(y_true, y_pred, **kw)
+    if y_score is not None:
+        if len(np.unique(y_true)) < 2:  # one class only: AUC undefined
+            out["auc"] = np.nan
+        elif np.ndim(y_score) == 1:
+            out["auc"] = skm.roc_auc_score(y_true == positive, y_score)
+        else:
+            try:
+                out["auc"] = skm.roc_auc_score(y_true, y_score, multi_class="ovr", average="macro")
+            except ValueError:  # a class absent from this sample
+                out["auc"] = np.nan
+    return {k: float(v) for k, v in out.items()}
+
+
+def bootstrap_ci(statistic: Callable[..., float], *arrays: np.ndarray, n_boot: int = 1000,
+                 seed: int = 0, alpha: float = 0.05) -> tuple[float, float, float]:
+    """Percentile bootstrap of ``statistic(*arrays)`` over resampled rows.
+
+    Returns ``(estimate, low, high)``: the statistic on the full sample and the ``alpha/2`` and
+    ``1 - alpha/2`` percentiles over ``n_boot`` resamples (NaN resamples, e.g. one class only, are
+    dropped; if all are NaN the interval is NaN).
+    """
+    arrays = tuple(np.asarray(a) for a in arrays)
+    n = len(arrays[0])
+    if any(len(a) != n for a in arrays):
+        raise ValueError(f"bootstrap_ci: arrays differ in length: {[len(a) for a in arrays]}")
+    if n == 0:
+        raise ValueError("bootstrap_ci: empty sample")
+    estimate = float(statistic(*arrays))
+    rng = np.random.default_rng(seed)
+    values = np.empty(n_boot)
+    for b in range(n_boot):
+        idx = rng.integers(0, n, n)
+        with np.errstate(all="ignore"):
+            values[b] = statistic(*(a[idx] for a in arrays))
+    values = values[np.isfinite(values)]
+    if values.size == 0:
+        return estimate, np.nan, np.nan
+    low, high = np.quantile(values, [alpha / 2, 1 - alpha / 2])
+    return estimate, float(low), float(high)
+
+
+def metrics_with_ci(y_true: np.ndarray, y_pred: np.ndarray, y_score: np.ndarray | None = None,
+                    n_boot: int = 1000, seed: int = 0, positive: int = 1) -> pd.DataFrame:
+    """:func:`classification_metrics` with a bootstrap interval per metric.
+
+    Returns a DataFrame indexed by metric with columns ``value``, ``ci_low``, ``ci_high``.
+    """
+    y_true = np.asarray(y_true)
+    y_pred = np.asarray(y_pred)
+    full = classification_metrics(y_true, y_pred, y_score, positive)
+    rng = np.random.default_rng(seed)
+    n = len(y_true)
+    draws: dict[str, list[float]] = {k: [] for k in full}
+    score = None if y_score is None else np.asarray(y_score)
+    for _ in range(n_boot):
+        idx = rng.integers(0, n, n)
+        with np.errstate(all="ignore"):
+            m = classification_metrics(y_true[idx], y_pred[idx], None if score is None else score[idx], positive)
+        for k in full:
+            draws[k].append(m.get(k, np.nan))
+    rows = []
+    for k, v in full.items():
+        d = np.asarray(draws[k], dtype=float)
+        d = d[np.isfinite(d)]
+        low, high = (np.quantile(d, [0.025, 0.975]) if d.size else (np.nan, np.nan))
+        rows.append({"metric": k, "value": v, "ci_low": float(low), "ci_high": float(high)})
+    return pd.DataFrame(rows).set_index("metric")
+
+
+def mask_scores(pred: np.ndarray, truth: np.ndarray) -> dict[str, float]:
+    """Pixel accuracy, precision, recall, specificity, Dice and IoU of a binary mask against the truth.
+
+    ``pred`` and ``truth`` are (H, W) boolean-like arrays of the same shape; two empty masks score 1 on
+    Dice and IoU (nothing to find, nothing found).
+    """
+    pred = np.asarray(pred).astype(bool)
+    truth = np.asarray(truth).astype(bool)
+    if pred.shape != truth.shape:
+        raise ValueError(f"mask_scores: prediction shape {pred.shape} differs from truth shape {truth.shape}")
+    tp = np.count_nonzero(pred & truth)
+    fp = np.count_nonzero(pred & ~truth)
+    fn = np.count_nonzero(~pred & truth)
+    tn = pred.size - tp - fp - fn
+    union = tp + fp + fn
+    return {
+        "accuracy": (tp + tn) / pred.size,
+        "precision": tp / (tp + fp) if tp + fp else float(fn == 0),
+        "recall": tp / (tp + fn) if tp + fn else 1.0,
+        "specificity": tn / (tn + fp) if tn + fp else 1.0,
+        "dice": 2 * tp / (2 * tp + fp + fn) if union else 1.0,
+        "iou": tp / union if union else 1.0,
+    }
+
+
+def summarise_with_ci(table: pd.DataFrame, by: str | list[str], columns: list[str], n_boot: int = 1000,
+                      seed: int = 0) -> pd.DataFrame:
+    """Mean of ``columns`` per group with a bootstrap 95 % interval of the mean (``<col>``,
+    ``<col>_low``, ``<col>_high``, and ``n`` rows per group)."""
+    rows = []
+    for key, group in table.groupby(by, sort=True):
+        row: dict = dict(zip([by] if isinstance(by, str) else by, key if isinstance(key, tuple) else (key,)))
+        row["n"] = len(group)
+        for column in columns:
+            values = group[column].to_numpy(dtype=float)
+            values = values[np.isfinite(values)]
+            if values.size:
+                est, low, high = bootstrap_ci(np.mean, values, n_boot=n_boot, seed=seed)
+            else:
+                est = low = high = np.nan
+            row.update({column: est, f"{column}_low": low, f"{column}_high": high})
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def as_table(results: Mapping[str, Mapping[str, float]]) -> pd.DataFrame:
+    """``{"model": {"accuracy": .9, ...}}`` → DataFrame with a ``model`` column, rows in insertion order."""
+    return pd.DataFrame([{"model": k, **v} for k, v in results.items()])
