@@ -37,6 +37,9 @@ PROFILE_DIR = PACKAGE_DIR / "profiles"
 MIRROR_ENV = "LEUKUTILS_DATA_MIRROR"
 #: Environment variable overriding where downloaded and generated data are kept.
 CACHE_ENV = "LEUKUTILS_DATA_CACHE"
+#: Environment variable redirecting outputs of notebooks run with ``output_dir=None`` (used by the
+#: notebook tests, so that re-executing a notebook never rewrites the committed figures and tables).
+OUTPUT_ENV = "LEUKUTILS_OUTPUT_DIR"
 
 
 def cache_dir() -> Path:
@@ -103,8 +106,11 @@ class OutputDirs:
 def output_dirs(output_dir: str | os.PathLike | None = None) -> OutputDirs:
     """Output folders: the committed ``figures/`` and ``tables/`` when ``output_dir`` is empty, else
     ``<output_dir>/{figures,tables}`` (what ``leukutils reproduce`` passes for non-smoke runs).
-    Trained models always go to an ignored folder (``<output_dir>/models`` or ``runs/models``)."""
+    Trained models always go to an ignored folder (``<output_dir>/models`` or ``runs/models``).
+    ``$LEUKUTILS_OUTPUT_DIR``, when set, stands in for an empty ``output_dir``."""
     if output_dir in (None, ""):
+        output_dir = os.environ.get(OUTPUT_ENV) or None
+    if output_dir is None:
         dirs = OutputDirs(FIGURES_DIR, TABLES_DIR, RUNS_DIR / "models")
     else:
         base = Path(output_dir).expanduser().resolve()

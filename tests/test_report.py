@@ -1,0 +1,37 @@
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import pytest
+
+from leukutils import report
+
+
+def test_artefact_names():
+    assert report.artefact_name("P1-T1", "Test metrics (six models)") == "P1-T1_test_metrics_six_models"
+    with pytest.raises(ValueError):
+        report.artefact_name("T1", "x")
+
+
+def test_table_is_written_byte_identically(tmp_path):
+    table = pd.DataFrame({"model": ["a", "b"], "accuracy": [1 / 3, 0.123456789]})
+    path = report.save_table(table, "P1-T1", "metrics", tmp_path)
+    first = path.read_bytes()
+    report.save_table(table, "P1-T1", "metrics", tmp_path)
+    assert path.read_bytes() == first
+    assert "0.3333" in first.decode() and path.with_suffix(".md").exists()
+    assert not list(tmp_path.glob(".*"))  # no temporary file left behind
+
+
+def test_figure_is_saved(tmp_path):
+    fig, ax = plt.subplots()
+    ax.plot(np.arange(3))
+    path = report.save_figure(fig, "P2-F5", "recall", tmp_path)
+    plt.close(fig)
+    assert path.name == "P2-F5_recall.png" and path.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_with_ci():
+    assert report.with_ci(0.9123, 0.85, 0.95) == "0.912 [0.850, 0.950]"

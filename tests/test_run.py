@@ -1,0 +1,76 @@
+import nbformat
+import pytest
+
+from leukutils import config, run
+from leukutils.cli import main
+
+
+def _notebook(path, body):
+    nb = nbformat.v4.new_notebook()
+    params = nbformat.v4.new_code_cell('profile = "smoke"\nseed = 0\ndevice = "auto"\ndata_dir = None\noutput_dir = None\nsize = 3')
+    params.metadata["tags"] = ["parameters"]
+    nb.cells = [nbformat.v4.new_markdown_cell("# toy"), params, nbformat.v4.new_code_cell(body)]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, path)
+
+
+@pytest.fixture
+def folders(tmp_path, monkeypatch):
+    notebooks = tmp_path / "notebooks"
+    notebooks.mkdir()
+    monkeypatch.setattr(config, "NOTEBOOKS_DIR", notebooks)
+    monkeypatch.setattr(config, "RUNS_DIR", tmp_path / "runs")
+    monkeypatch.setattr(config, "FIGURES_DIR", tmp_path / "figures")
+    monkeypatch.setattr(config, "TABLES_DIR", tmp_path / "tables")
+    monkeypatch.delenv(config.OUTPUT_ENV, raising=False)
+    return notebooks
+
+
+WRITE = ("from pathlib import Path\n"
+         "out = Path(output_dir) if output_dir else Path('{tables}')\n"
+         "(out / 'tables').mkdir(parents=True, exist_ok=True) if output_dir else out.mkdir(parents=True, exist_ok=True)\n"
+         "((out / 'tables') if output_dir else out).joinpath('t.csv').write_text(str(size * 2) + profile)\n")
+
+
+def test_list_and_only(folders):
+    for name in ["00_a.ipynb", "01_b.ipynb", "03_c.ipynb", "notes.ipynb"]:
+        _notebook(folders / name, "x = 1")
+    assert [p.name for p in run.list_notebooks()] == ["00_a.ipynb", "01_b.ipynb", "03_c.ipynb"]
+    assert [p.name for p in run.list_notebooks(["01,3"])] == ["01_b.ipynb", "03_c.ipynb"]
+    with pytest.raises(ValueError, match="02"):
+        run.list_notebooks(["02"])
+
+
+def test_parse_value():
+    assert run.parse_value("3") == 3 and run.parse_value("None") is None and run.parse_value("resnet") == "resnet"
+
+
+def test_real_profile_writes_under_runs_with_parameters(folders, tmp_path):
+    _notebook(folders / "01_toy.ipynb", WRITE.format(tables=tmp_path / "tables"))
+    before = (folders / "01_toy.ipynb").read_bytes()
+    summary = run.reproduce(profile="real", params={"size": 5}, progress=False)
+    assert list(summary["status"]) == ["ok"]
+    written = list((tmp_path / "runs").glob("real-*/tables/t.csv"))
+    assert len(written) == 1 and written[0].read_text() == "10real"
+    assert (folders / "01_toy.ipynb").read_bytes() == before  # committed notebook untouched
+    assert not (tmp_path / "tables" / "t.csv").exists()
+
+
+def test_failing_notebook_stops_with_its_cell_and_keeps_the_executed_copy(folders, capsys):
+    _notebook(folders / "01_bad.ipynb", "raise ValueError('broken on purpose')")
+    _notebook(folders / "02_never.ipynb", "x = 1")
+    with pytest.raises(run.NotebookFailed) as failure:
+        run.reproduce(progress=False)
+    message = str(failure.value)
+    assert "broken on purpose" in message and "raise ValueError" in message
+    assert failure.value.executed.exists() and failure.value.log.read_text()
+    assert "02_never" not in capsys.readouterr().err
+
+
+def test_cli_reproduce_smoke_replaces_notebook_and_reports(folders, tmp_path, capsys):
+    _notebook(folders / "01_toy.ipynb", WRITE.format(tables=tmp_path / "tables") + "print('done')")
+    assert main(["reproduce", "--quiet", "-p", "size", "4"]) == 0
+    assert (tmp_path / "tables" / "t.csv").read_text() == "8smoke"
+    assert "done" in (folders / "01_toy.ipynb").read_text()  # executed notebook copied back
+    out = capsys.readouterr().out
+    assert "01_toy.ipynb" in out and "ok" in out
