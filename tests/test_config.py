@@ -64,3 +64,10 @@ def test_every_committed_profile_file_has_the_three_profiles():
     for path in files:
         for profile in config.PROFILES:
             assert isinstance(config.profile_defaults(path.stem, profile), dict), path
+
+
+def test_environment_yml_carries_the_lock_file_pins():
+    from leukutils.environment import conda_environment
+
+    assert (config.ROOT / "environment.yml").read_text() == conda_environment(), \
+        "environment.yml is stale: run `python -m leukutils.environment > environment.yml`"
