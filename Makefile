@@ -12,6 +12,7 @@ PY := $(VENV)/bin/python
 MIRROR ?= $(abspath $(wildcard ../shared/data))
 export LEUKUTILS_DATA_MIRROR ?= $(MIRROR)
 PROFILE ?= smoke
+NOTEBOOKS := $(wildcard notebooks/[0-9][0-9]_*.ipynb)
 ARGS ?=
 
 .PHONY: setup reproduce test unit notebooks lab bench clean
@@ -35,7 +36,7 @@ reproduce: setup
 # never over the committed outputs. pytest's exit code 5 (nothing collected) is a failure.
 test: setup
 	@scratch=$$(mktemp -d); \
-	LEUKUTILS_OUTPUT_DIR=$$scratch $(PY) -m pytest tests notebooks --nbval-lax --nbval-current-env \
+	LEUKUTILS_OUTPUT_DIR=$$scratch $(PY) -m pytest tests $(NOTEBOOKS) --nbval-lax --nbval-current-env \
 	  --nbval-sanitize-with nbval_sanitize.cfg -p no:cacheprovider $(ARGS); rc=$$?; rm -rf $$scratch; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing"; exit 1; fi; exit $$rc
 
@@ -43,7 +44,7 @@ unit: setup
 	$(PY) -m pytest tests $(ARGS)
 
 notebooks: setup
-	@scratch=$$(mktemp -d); LEUKUTILS_OUTPUT_DIR=$$scratch $(PY) -m pytest notebooks --nbval-lax \
+	@scratch=$$(mktemp -d); LEUKUTILS_OUTPUT_DIR=$$scratch $(PY) -m pytest $(NOTEBOOKS) --nbval-lax \
 	  --nbval-current-env --nbval-sanitize-with nbval_sanitize.cfg $(ARGS); rc=$$?; rm -rf $$scratch; exit $$rc
 
 lab: setup
