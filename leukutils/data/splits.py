@@ -1,0 +1,143 @@
+"""Stratified hold-out and K-fold splits, grouped by subject wherever subject ids exist.
+
+Thin wrappers over scikit-learn (``StratifiedShuffleSplit``, ``StratifiedKFold``,
+``StratifiedGroupKFold``) that return sorted index arrays, refuse empty splits, and check that no
+subject crosses a split (:func:`assert_no_subject_leak`).
+"""
+from __future__ import annotations
+
+import numpy as np
+from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold, StratifiedShuffleSplit
+
+
+class SubjectLeakError(AssertionError):
+    """A subject (patient) has images in more than one split."""
+
+
+def _as_arrays(labels, groups):
+    labels = np.asarray(labels)
+    if labels.ndim != 1 or labels.size == 0:
+        raise ValueError(f"labels must be a non-empty 1-D sequence, got shape {labels.shape}")
+    if groups is not None:
+        groups = np.asarray(groups)
+        if groups.shape != labels.shape:
+            raise ValueError(f"groups has shape {groups.shape} but labels {labels.shape}; one subject id per item")
+        if any(g is None for g in groups.tolist()):
+            raise ValueError("groups holds None: some items have no subject id; pass groups=None for an "
+                             "image-level split, or fill the ids")
+    return labels, groups
+
+
+def _grouped_part(labels, groups, fraction, seed, indices):
+    """Split ``indices`` into (rest, part) with ``part`` ≈ ``fraction`` of them, whole groups only,
+    stratified as far as groups allow."""
+    n_groups = len(np.unique(groups[indices]))
+    n_splits = int(np.clip(round(1 / fraction), 2, n_groups))
+    if n_groups < 2:
+        raise ValueError(f"cannot split {n_groups} subject(s) into two parts; need more subjects")
+    folds = StratifiedGroupKFold(n_splits=n_splits, shuffle=True, random_state=seed)
+    rest, part = next(folds.split(np.zeros(len(indices)), labels[indices], groups[indices]))
+    return indices[rest], indices[part]
+
+
+def holdout_split(labels, groups=None, fractions=(0.8, 0.1, 0.1), seed: int = 0):
+    """Stratified train/validation/test split, by subject when ``groups`` is given.
+
+    Parameters
+    ----------
+    labels : sequence, shape (n,)
+    groups : sequence, shape (n,), optional
+        Subject ids; every subject lands in exactly one split (sizes then approximate the fractions).
+    fractions : (float, float, float)
+        Train, validation, test shares; must sum to 1. Validation may be 0 (an empty array returned).
+    seed : int
+
+    Returns
+    -------
+    (train_idx, val_idx, test_idx) : tuple of int ndarrays, sorted.
+    """
+    labels, groups = _as_arrays(labels, groups)
+    fractions = tuple(float(f) for f in fractions)
+    if len(fractions) != 3 or any(f < 0 for f in fractions) or abs(sum(fractions) - 1) > 1e-6:
+        raise ValueError(f"fractions must be three non-negative shares summing to 1, got {fractions}")
+    train_f, val_f, test_f = fractions
+    if train_f == 0 or test_f == 0:
+        raise ValueError(f"train and test fractions must be > 0, got {fractions}")
+    n = len(labels)
+    everything = np.arange(n)
+    try:
+        if groups is None:
+            n_test, n_val = max(1, round(test_f * n)), round(val_f * n)   # counts, not shares: no rounding drift
+            outer = StratifiedShuffleSplit(n_splits=1, test_size=n_test, random_state=seed)
+            rest, test = next(outer.split(np.zeros(n), labels))
+            if val_f > 0:
+                inner = StratifiedShuffleSplit(n_splits=1, test_size=max(1, n_val), random_state=seed + 1)
+                train_rel, val_rel = next(inner.split(np.zeros(len(rest)), labels[rest]))
+                train, val = rest[train_rel], rest[val_rel]
+            else:
+                train, val = rest, np.array([], int)
+        else:
+            rest, test = _grouped_part(labels, groups, test_f, seed, everything)
+            if val_f > 0:
+                train, val = _grouped_part(labels, groups, val_f / (train_f + val_f), seed + 1, rest)
+            else:
+                train, val = rest, np.array([], int)
+    except ValueError as error:
+        raise ValueError(f"holdout_split: cannot make a stratified {fractions} split of {n} items with class "
+                         f"counts {dict(zip(*np.unique(labels, return_counts=True)))}: {error}") from error
+    for name, part in (("train", train), ("test", test)) + ((("validation", val),) if val_f > 0 else ()):
+        if len(part) == 0:
+            raise ValueError(f"holdout_split: the {name} split is empty; use more data or other fractions")
+    out = tuple(np.sort(np.asarray(p, dtype=int)) for p in (train, val, test))
+    if groups is not None:
+        assert_no_subject_leak(groups, *out)
+    return out
+
+
+def kfold_split(labels, groups=None, k: int = 5, seed: int = 0):
+    """Stratified K-fold (``StratifiedGroupKFold`` when ``groups`` is given).
+
+    Returns a list of ``k`` ``(train_idx, test_idx)`` pairs of sorted int arrays; the test parts cover
+    every item once.
+    """
+    labels, groups = _as_arrays(labels, groups)
+    if k < 2:
+        raise ValueError(f"k must be >= 2, got {k}")
+    x = np.zeros(len(labels))
+    try:
+        if groups is None:
+            folds = StratifiedKFold(n_splits=k, shuffle=True, random_state=seed).split(x, labels)
+        else:
+            n_groups = len(np.unique(groups))
+            if n_groups < k:
+                raise ValueError(f"only {n_groups} subjects for k={k} grouped folds")
+            folds = StratifiedGroupKFold(n_splits=k, shuffle=True, random_state=seed).split(x, labels, groups)
+        out = [(np.sort(train), np.sort(test)) for train, test in folds]
+    except ValueError as error:
+        raise ValueError(f"kfold_split: cannot make {k} stratified folds of {len(labels)} items with class "
+                         f"counts {dict(zip(*np.unique(labels, return_counts=True)))}: {error}") from error
+    for i, (train, test) in enumerate(out):
+        if len(train) == 0 or len(test) == 0:
+            raise ValueError(f"kfold_split: fold {i} has an empty part; use fewer folds")
+        if groups is not None:
+            assert_no_subject_leak(groups, train, test)
+    return out
+
+
+def assert_no_subject_leak(groups, *index_sets) -> None:
+    """Raise :class:`SubjectLeakError` if any subject id appears in more than one of ``index_sets``.
+
+    ``groups``: (n,) subject ids; ``index_sets``: integer index arrays into ``groups`` (e.g. train,
+    val, test). The message lists the leaking subjects and the splits they appear in.
+    """
+    groups = np.asarray(groups)
+    seen: dict = {}
+    leaks: dict = {}
+    for split_no, indices in enumerate(index_sets):
+        for subject in np.unique(groups[np.asarray(indices, dtype=int)]).tolist():
+            if subject in seen and seen[subject] != split_no:
+                leaks.setdefault(subject, {seen[subject]}).add(split_no)
+            seen.setdefault(subject, split_no)
+    if leaks:
+        shown = ", ".join(f"{s!r} in splits {sorted(v)}" for s, v in list(leaks.items())[:10])
+        raise SubjectLeakError(f"{len(leaks)} subject(s) appear in more than one split: {shown}")
