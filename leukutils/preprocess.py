@@ -35,3 +35,81 @@ def colour_constancy(image: np.ndarray) -> np.ndarray:
     grey = means.mean()
     gains = np.divide(grey, means, out=np.zeros(3, np.float32), where=means > 0)
     return np.clip(pixels * gains, 0, 255).astype(np.uint8)
+
+
+# --- Augmentation pipelines of paper 3 (albumentations) -------------------------------------------
+#: Paper 3 used albumentations 1.x ``GaussNoise(var_limit=(10, 50))`` (variance in 0–255 grey levels);
+#: albumentations 2 takes the standard deviation as a fraction of 255 instead.
+_PAPER3_NOISE_STD = (float(np.sqrt(10.0) / 255), float(np.sqrt(50.0) / 255))
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+def segmentation_augmentation(seed: int | None = 0, flip_p: float = 0.5, photometric_p: float = 0.2):
+    """Paper 3's U-Net training augmentation (albumentations ``Compose``, call with ``image=, mask=``).
+
+    Vertical and horizontal flip, RandomRotate90 and Transpose with probability ``flip_p`` (0.5);
+    RandomGamma, CLAHE and GaussNoise with probability ``photometric_p`` (0.2). The paper's final
+    Resize(256, 256) is done by the dataset (:class:`leukutils.models.unet.SegmentationDataset`).
+    ``seed`` makes the draws repeatable (albumentations 2 keeps its own generator).
+    """
+    import albumentations as A
+
+    return A.Compose([
+        A.VerticalFlip(p=flip_p), A.HorizontalFlip(p=flip_p), A.RandomRotate90(p=flip_p), A.Transpose(p=flip_p),
+        A.RandomGamma(p=photometric_p), A.CLAHE(p=photometric_p),
+        A.GaussNoise(std_range=_PAPER3_NOISE_STD, p=photometric_p),
+    ], seed=seed)
+
+
+def classification_transform(size: int = 224, train: bool = True, seed: int | None = 0, p: float = 0.5,
+                             normalise: bool = True):
+    """Paper 3's ResNet-50 input pipeline: (train only) V/H flip, RandomRotate90, RandomGamma, CLAHE,
+    Transpose, GaussNoise, each with probability ``p`` (0.5); then Resize(size × 232/224, shorter side),
+    CenterCrop(size) and ImageNet normalisation. Returns an albumentations ``Compose`` mapping
+    ``image=`` (H, W, 3) uint8 to float32 (size, size, 3) (normalised if ``normalise``).
+    """
+    import albumentations as A
+
+    augment = [A.VerticalFlip(p=p), A.HorizontalFlip(p=p), A.RandomRotate90(p=p), A.RandomGamma(p=p),
+               A.CLAHE(p=p), A.Transpose(p=p), A.GaussNoise(std_range=_PAPER3_NOISE_STD, p=p)] if train else []
+    resize = int(round(size * 232 / 224))
+    final = [A.SmallestMaxSize(max_size=resize), A.CenterCrop(size, size)]
+    final.append(A.Normalize(mean=IMAGENET_MEAN, std=IMAGENET_STD) if normalise else A.ToFloat(max_value=255))
+    return A.Compose(augment + final, seed=seed)
+
+
+def robustness_corruption(seed: int | None = 0):
+    """Paper 3's Table 7 corruptions, all applied: MotionBlur(blur_limit=5), MultiplicativeNoise,
+    GaussNoise(variance 10, mean 0). Returns an albumentations ``Compose`` on uint8 images (apply
+    before :func:`classification_transform` with ``train=False``)."""
+    import albumentations as A
+
+    return A.Compose([
+        A.MotionBlur(blur_limit=(3, 5), p=1.0), A.MultiplicativeNoise(p=1.0),
+        A.GaussNoise(std_range=(float(np.sqrt(10.0) / 255),) * 2, mean_range=(0.0, 0.0), p=1.0),
+    ], seed=seed)
+
+
+def resize_zoom_resize(image: np.ndarray, resize: int = 256, zoom: float = 0.6, size: int = 224) -> np.ndarray:
+    """Paper 1's preprocessing: resize to ``resize`` × ``resize``, centred zoom by ``zoom`` (keep the
+    central share and resize back), resize to the network input ``size`` × ``size``.
+
+    ``image``: (H, W, 3) uint8 RGB. Returns (size, size, 3) uint8. ``zoom=1`` skips the zoom.
+    """
+    if image.ndim != 3 or image.shape[2] != 3:
+        raise ValueError(f"resize_zoom_resize: expected (H, W, 3) RGB, got shape {image.shape}")
+    out = cv2.resize(image, (resize, resize), interpolation=cv2.INTER_AREA)
+    if zoom != 1:
+        out = centred_zoom(out, zoom)
+    if size != resize:
+        out = cv2.resize(out, (size, size), interpolation=cv2.INTER_AREA)
+    return out
+
+
+def paper1_transform(resize: int = 256, zoom: float = 0.6, size: int = 224):
+    """The callable ``image → resize_zoom_resize(image, resize, zoom, size)`` (picklable, for
+    :class:`leukutils.data.torch_datasets.ImageDataset` and DataLoader workers)."""
+    import functools
+
+    return functools.partial(resize_zoom_resize, resize=resize, zoom=zoom, size=size)

@@ -1,0 +1,310 @@
+"""White-blood-cell nucleus segmentation (paper 3): handcrafted Algorithm 1, ensemble, masking.
+
+Algorithm 1 of Diaz Resendiz et al. (2023), with the parameters of their Table A1 as named arguments:
+
+1. grey-world colour constancy (:func:`leukutils.preprocess.colour_constancy`);
+2. nucleus enhancement: CMYK magenta × HSV saturation (Hadamard product), :func:`nucleus_enhancement`;
+3. bilateral filter (kernel 9, colour and spatial sigma 50, in 0–255 grey levels);
+4. Otsu threshold;
+5. closing (3 × 3);
+6. hole filling;
+7. area filter: connected components smaller than 150 px are removed.
+
+The deep segmentation is the U-Net of :mod:`leukutils.models.unet`; the ensemble is the logical AND
+of the two masks followed by an area opening (:func:`ensemble_masks`). :func:`apply_mask` turns a
+mask into the "segmented" classifier input (nucleus kept, everything else black).
+
+All functions take (H, W, 3) uint8 RGB images and (H, W) boolean masks and use OpenCV for the
+per-pixel work. :func:`segment_nuclei_skimage` is a plain scikit-image rendering of the same steps,
+kept as the reference for tests and ``benchmarks/bench_segment.py``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from .preprocess import colour_constancy
+
+__all__ = [
+    "nucleus_enhancement", "segment_nuclei", "segment_nuclei_skimage", "fill_holes", "remove_small_regions",
+    "ensemble_masks", "apply_mask", "nucleus_found", "segment_many", "SegmentationRun", "ClassifierInput",
+]
+
+
+def _check_rgb(image: np.ndarray, where: str) -> np.ndarray:
+    image = np.asarray(image)
+    if image.ndim != 3 or image.shape[2] != 3:
+        raise ValueError(f"{where}: expected an (H, W, 3) RGB image, got shape {image.shape}; "
+                         "convert grey or RGBA images with leukutils.data.readers.load_image")
+    if image.dtype != np.uint8:
+        raise ValueError(f"{where}: expected dtype uint8 (0–255), got {image.dtype}; "
+                         "use skimage.util.img_as_ubyte to convert")
+    return image
+
+
+def _check_mask(mask: np.ndarray, shape: tuple[int, int], where: str) -> np.ndarray:
+    mask = np.asarray(mask)
+    if mask.ndim != 2:
+        raise ValueError(f"{where}: expected an (H, W) mask, got shape {mask.shape}")
+    if mask.shape != tuple(shape):
+        raise ValueError(f"{where}: mask shape {mask.shape} differs from image shape {tuple(shape)}; "
+                         "resize the mask with nearest-neighbour interpolation to the image size first")
+    return mask.astype(bool, copy=False)
+
+
+def nucleus_enhancement(image: np.ndarray) -> np.ndarray:
+    """CMYK magenta × HSV saturation of an RGB image (Algorithm 1, step 2).
+
+    Magenta is ``M = (1 - G/255 - K) / (1 - K)`` with ``K = 1 - max(R, G, B)/255``, i.e.
+    ``(max - G) / max``; saturation is ``(max - min) / max``. Both are 0 where the pixel is black.
+
+    Parameters
+    ----------
+    image : (H, W, 3) uint8 RGB.
+
+    Returns
+    -------
+    (H, W) float32 in [0, 1]: high on purple, saturated pixels (stained nuclei).
+    """
+    image = _check_rgb(image, "nucleus_enhancement")
+    pixels = image.astype(np.float32)
+    high = pixels.max(axis=2)
+    low = pixels.min(axis=2)
+    green = pixels[..., 1]
+    safe = np.maximum(high, 1.0)
+    magenta = (high - green) / safe
+    saturation = (high - low) / safe
+    return magenta * saturation
+
+
+def _colour_constancy_fast(image: np.ndarray) -> np.ndarray:
+    """:func:`leukutils.preprocess.colour_constancy` computed with per-channel look-up tables (same bytes)."""
+    means = np.array(cv2.mean(image)[:3], np.float32)
+    grey = means.mean(dtype=np.float32)
+    gains = np.divide(grey, means, out=np.zeros(3, np.float32), where=means > 0)
+    levels = np.arange(256, dtype=np.float32)[:, None] * gains[None, :]
+    table = np.clip(levels, 0, 255).astype(np.uint8).reshape(256, 1, 3)
+    return cv2.LUT(image, table)
+
+
+def _enhancement_uint8(image: np.ndarray) -> np.ndarray:
+    """``round(255 × magenta × saturation)`` as uint8, with OpenCV array operations."""
+    red, green, blue = cv2.split(image)
+    high = cv2.max(cv2.max(red, green), blue)
+    low = cv2.min(cv2.min(red, green), blue)
+    numerator = cv2.multiply(cv2.subtract(high, green), cv2.subtract(high, low), dtype=cv2.CV_32F)
+    denominator = cv2.max(cv2.multiply(high, high, dtype=cv2.CV_32F), 1.0)
+    return cv2.divide(numerator, denominator, scale=255.0, dtype=cv2.CV_8U)
+
+
+def fill_holes(mask: np.ndarray) -> np.ndarray:
+    """Fill the holes of a binary mask (background not connected to the border), via OpenCV flood fill.
+
+    ``mask``: (H, W) bool. Returns (H, W) bool. Same result as ``scipy.ndimage.binary_fill_holes``.
+    """
+    mask = np.asarray(mask, dtype=bool)
+    h, w = mask.shape
+    padded = np.zeros((h + 2, w + 2), np.uint8)
+    padded[1:-1, 1:-1] = mask
+    outside = padded.copy()
+    cv2.floodFill(outside, np.zeros((h + 4, w + 4), np.uint8), (0, 0), 1)
+    # pixels still 0 after flooding the border are holes
+    return mask | (outside[1:-1, 1:-1] == 0)
+
+
+def remove_small_regions(mask: np.ndarray, min_area: int = 150, connectivity: int = 8) -> np.ndarray:
+    """Binary area opening: drop connected regions of fewer than ``min_area`` pixels.
+
+    ``mask``: (H, W) bool. ``connectivity``: 4 or 8. Returns (H, W) bool.
+    """
+    mask = np.asarray(mask, dtype=bool)
+    if min_area <= 1 or not mask.any():
+        return mask.copy()
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=connectivity)
+    keep = stats[:, cv2.CC_STAT_AREA] >= min_area
+    keep[0] = False  # label 0 is the background
+    if keep[1:].all():  # nothing to drop (the usual case): skip the relabelling
+        return mask.copy()
+    return keep[labels]
+
+
+def segment_nuclei(image: np.ndarray, bilateral_diameter: int = 9, bilateral_sigma_colour: float = 50.0,
+                   bilateral_sigma_space: float = 50.0, closing_size: int = 3, min_area: int = 150,
+                   dilation: int = 0, colour_correct: bool = True, return_steps: bool = False):
+    """Handcrafted nucleus segmentation, Algorithm 1 of paper 3 with Table A1's parameters as defaults.
+
+    Parameters
+    ----------
+    image : (H, W, 3) uint8 RGB.
+    bilateral_diameter : bilateral filter kernel size in pixels (Table A1: 9).
+    bilateral_sigma_colour, bilateral_sigma_space : bilateral sigmas, grey levels (0–255) and pixels
+        (Table A1: 50 and 50).
+    closing_size : side of the square closing element in pixels (Table A1: 3).
+    min_area : smallest region kept, in pixels (Table A1: 150). The paper's images are 120×120 to
+        640×480; scale it with the square of the magnification for very different pixel sizes.
+    dilation : radius in pixels of a final dilation (default 0 = none). Table A1 lists a dilation of 4
+        that the paper used for Raabin basophils only; it widens masks whose boundary is drawn
+        outside the stained edge by the annotators.
+    colour_correct : apply grey-world colour constancy first (Algorithm 1, step 1).
+    return_steps : also return a dict of the intermediate images (for figures).
+
+    Returns
+    -------
+    mask : (H, W) bool, True on nuclei. A constant image, or one where nothing survives the area
+        filter, gives an all-False mask (check with :func:`nucleus_found`), not an error.
+    steps : dict of intermediate (H, W) arrays, only if ``return_steps``.
+    """
+    image = _check_rgb(image, "segment_nuclei")
+    balanced = _colour_constancy_fast(image) if colour_correct else image
+    grey = _enhancement_uint8(balanced)
+    smooth = cv2.bilateralFilter(grey, bilateral_diameter, bilateral_sigma_colour, bilateral_sigma_space)
+    if int(smooth.max()) == int(smooth.min()):  # constant: Otsu has nothing to separate
+        binary = np.zeros(smooth.shape, bool)
+    else:
+        _, thresholded = cv2.threshold(smooth, 0, 1, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+        binary = thresholded.astype(bool)
+    if closing_size > 1:
+        kernel = np.ones((closing_size, closing_size), np.uint8)
+        closed = cv2.morphologyEx(binary.astype(np.uint8), cv2.MORPH_CLOSE, kernel).astype(bool)
+    else:
+        closed = binary
+    filled = fill_holes(closed)
+    mask = remove_small_regions(filled, min_area)
+    if dilation > 0:
+        disc = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * dilation + 1, 2 * dilation + 1))
+        mask = cv2.dilate(mask.astype(np.uint8), disc).astype(bool)
+    if return_steps:
+        steps = {"colour constancy": balanced, "magenta × saturation": grey, "bilateral": smooth,
+                 "Otsu": binary, "closing": closed, "fill holes": filled, "area filter": mask}
+        return mask, steps
+    return mask
+
+
+def segment_nuclei_skimage(image: np.ndarray, bilateral_diameter: int = 9, bilateral_sigma_colour: float = 50.0,
+                           bilateral_sigma_space: float = 50.0, closing_size: int = 3,
+                           min_area: int = 150) -> np.ndarray:
+    """The same algorithm written directly with scikit-image and SciPy (reference implementation).
+
+    Slower than :func:`segment_nuclei` (scikit-image's bilateral filter dominates); kept to check
+    that the fast version computes the same thing and as the benchmark baseline. Same parameters and
+    return value as :func:`segment_nuclei` (without ``return_steps``).
+    """
+    from scipy import ndimage
+    from skimage import color, filters, morphology, restoration
+
+    image = _check_rgb(image, "segment_nuclei_skimage")
+    rgb = image.astype(float) / 255
+    grey_mean = rgb.mean()
+    channel_means = rgb.reshape(-1, 3).mean(axis=0)
+    balanced = np.clip(rgb * np.divide(grey_mean, channel_means, out=np.zeros(3), where=channel_means > 0), 0, 1)
+    balanced = np.floor(balanced * 255) / 255  # same uint8 quantisation as colour_constancy
+    k = 1 - balanced.max(axis=2)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        magenta = np.where(k < 1, (1 - balanced[..., 1] - k) / (1 - k), 0.0)
+    saturation = color.rgb2hsv(balanced)[..., 1]
+    enhanced = magenta * saturation
+    smooth = restoration.denoise_bilateral(enhanced, win_size=bilateral_diameter,
+                                           sigma_color=bilateral_sigma_colour / 255,
+                                           sigma_spatial=bilateral_sigma_space, mode="reflect")
+    if np.ptp(smooth) == 0:
+        return np.zeros(enhanced.shape, bool)
+    binary = smooth > filters.threshold_otsu(smooth)
+    closed = morphology.closing(binary, morphology.footprint_rectangle((closing_size, closing_size)))
+    filled = ndimage.binary_fill_holes(closed)
+    return morphology.remove_small_objects(filled, max_size=min_area - 1, connectivity=2)
+
+
+def ensemble_masks(handcrafted: np.ndarray, deep: np.ndarray, min_area: int = 150) -> np.ndarray:
+    """Ensemble of paper 3: handcrafted AND deep mask, then area opening (regions < ``min_area`` px dropped).
+
+    ``handcrafted``, ``deep``: (H, W) bool masks of the same shape. Returns (H, W) bool.
+    """
+    handcrafted = np.asarray(handcrafted)
+    deep = _check_mask(deep, handcrafted.shape, "ensemble_masks")
+    handcrafted = handcrafted.astype(bool)
+    return remove_small_regions(handcrafted & deep, min_area)
+
+
+def nucleus_found(mask: np.ndarray) -> bool:
+    """True if the mask holds at least one pixel."""
+    return bool(np.asarray(mask).any())
+
+
+def apply_mask(image: np.ndarray, mask: np.ndarray, background: int = 0) -> np.ndarray:
+    """The segmented classifier input: image pixels inside ``mask``, ``background`` elsewhere.
+
+    ``image``: (H, W, 3) uint8; ``mask``: (H, W) bool of the same size (clear error otherwise).
+    An empty mask gives an image of ``background`` only; callers flag it with :func:`nucleus_found`.
+    """
+    image = _check_rgb(image, "apply_mask")
+    mask = _check_mask(mask, image.shape[:2], "apply_mask")
+    out = np.full_like(image, background)
+    out[mask] = image[mask]
+    return out
+
+
+@dataclass
+class SegmentationRun:
+    """Masks of a set of images with a per-image flag for "no nucleus found"."""
+
+    masks: list[np.ndarray]
+    found: np.ndarray  # (n,) bool
+
+    @property
+    def n_empty(self) -> int:
+        return int((~self.found).sum())
+
+
+def segment_many(images, **params) -> SegmentationRun:
+    """:func:`segment_nuclei` over a sequence of images; returns masks and the ``found`` flags."""
+    masks = [segment_nuclei(image, **params) for image in images]
+    return SegmentationRun(masks, np.array([nucleus_found(m) for m in masks], bool))
+
+
+class ClassifierInput:
+    """Reads a classifier's input image from a file: raw, or segmented (nucleus only), optionally corrupted.
+
+    Use as the ``loader`` of :class:`leukutils.data.torch_datasets.ImageDataset`. ``corruption`` (an
+    albumentations transform, e.g. :func:`leukutils.preprocess.robustness_corruption`) is applied to
+    the raw image *before* segmentation, as noise from the microscope would be. Whether a nucleus was
+    found is recorded per file in ``found``; an image without one enters the classifier all black and
+    is counted in :attr:`n_empty` rather than dropped.
+
+    Parameters
+    ----------
+    segmented : True for the segmented input (:func:`apply_mask` of :func:`segment_nuclei`), False
+        for the raw image.
+    corruption : optional callable ``corruption(image=...)["image"]`` on uint8 RGB.
+    cache : keep the segmentation of each file in memory (only used without corruption).
+    params : passed to :func:`segment_nuclei`.
+    """
+
+    def __init__(self, segmented: bool = True, corruption=None, cache: bool = True, **params):
+        from .data.readers import load_image
+
+        self.load = load_image
+        self.segmented, self.corruption, self.params = segmented, corruption, params
+        self.found: dict[str, bool] = {}
+        self._cache: dict[str, np.ndarray] | None = {} if cache and corruption is None else None
+
+    def __call__(self, path) -> np.ndarray:
+        key = str(path)
+        if self._cache is not None and key in self._cache:
+            return self._cache[key]
+        image = self.load(path)
+        if self.corruption is not None:
+            image = self.corruption(image=image)["image"]
+        if self.segmented:
+            mask = segment_nuclei(image, **self.params)
+            self.found[key] = nucleus_found(mask)
+            image = apply_mask(image, mask)
+        if self._cache is not None:
+            self._cache[key] = image
+        return image
+
+    @property
+    def n_empty(self) -> int:
+        """Number of files read so far in which no nucleus was found."""
+        return sum(not f for f in self.found.values())

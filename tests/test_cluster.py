@@ -1,0 +1,58 @@
+"""Logit-space clustering analysis of paper 3 (Table 8)."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from leukutils import cluster
+
+# Table 8 of paper 3: three centroid distances, three per-class SDs, reported Dist/SD ratio
+TABLE8 = [
+    ((10.12, 8.22, 7.31), (2.05, 0.68, 2.06), 25.78),
+    ((6.60, 5.17, 3.65), (1.09, 1.43, 0.66), 24.12),
+    ((3.94, 3.34, 2.99), (1.32, 1.60, 1.33), 12.52),
+    ((3.15, 2.08, 1.88), (0.94, 1.49, 0.50), 11.63),
+]
+
+
+@pytest.mark.parametrize("distances, spreads, reported", TABLE8)
+def test_ratio_formula_reproduces_paper_table8(distances, spreads, reported):
+    assert cluster.dist_sd_ratio(distances, spreads) == pytest.approx(reported, rel=0.01)
+
+
+def test_centroid_distances_and_spread_on_known_points():
+    points = np.array([[0, 0], [2, 0], [10, 0], [10, 4]], float)
+    labels = np.array([0, 0, 1, 1])
+    d = cluster.centroid_distances(points, labels)
+    assert d[(0, 1)] == pytest.approx(np.hypot(9, 2))
+    spread = cluster.class_spread(points, labels)
+    assert spread.loc[0, "sd_pc1"] == pytest.approx(1.0) and spread.loc[0, "sd_pc2"] == 0
+    assert spread.loc[1, "sd"] == pytest.approx(2.0)
+
+
+def make_logits(separation: float, n: int = 60, seed: int = 0):
+    rng = np.random.default_rng(seed)
+    labels = np.repeat(np.arange(3), n // 3)
+    logits = rng.normal(0, 1, (n, 3)) + separation * np.eye(3)[labels]
+    return logits, labels
+
+
+def test_better_separated_logits_score_higher():
+    tight, labels = make_logits(8.0)
+    loose, _ = make_logits(1.0)
+    row_tight, scores = cluster.separability(tight, labels, ["L1", "L2", "L3"])
+    row_loose, _ = cluster.separability(loose, labels, ["L1", "L2", "L3"])
+    assert scores.shape == (60, 2)
+    assert row_tight["dist/sd ratio"] > 2 * row_loose["dist/sd ratio"]
+    assert set(row_tight) >= {"dist L1-L2", "dist L2-L3", "sd L3", "sd total", "dist total"}
+    assert row_tight["dist total"] == pytest.approx(
+        row_tight["dist L1-L2"] + row_tight["dist L1-L3"] + row_tight["dist L2-L3"])
+
+
+def test_pca_signs_are_stable_and_missing_class_is_an_error():
+    logits, labels = make_logits(4.0)
+    a, _ = cluster.logit_pca(logits)
+    b, _ = cluster.logit_pca(logits[::-1].copy())
+    np.testing.assert_allclose(a, b[::-1], atol=1e-9)
+    with pytest.raises(ValueError, match="class"):
+        cluster.centroid_distances(logits[:, :2], labels, classes=[0, 1, 2, 3])
