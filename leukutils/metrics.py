@@ -163,3 +163,53 @@ def summarise_with_ci(table: pd.DataFrame, by: str | list[str], columns: list[st
 def as_table(results: Mapping[str, Mapping[str, float]]) -> pd.DataFrame:
     """``{"model": {"accuracy": .9, ...}}`` → DataFrame with a ``model`` column, rows in insertion order."""
     return pd.DataFrame([{"model": k, **v} for k, v in results.items()])
+
+
+def detection_map(predictions: list[Mapping[str, np.ndarray]], targets: list[Mapping[str, np.ndarray]],
+                  class_metrics: bool = False) -> dict[str, float]:
+    """COCO mean average precision of box detections (torchmetrics ``MeanAveragePrecision``, pycocotools
+    backend).
+
+    Parameters
+    ----------
+    predictions : one dict per image with ``boxes`` (n, 4) ``x0, y0, x1, y1`` px, ``scores`` (n,) and
+        ``labels`` (n,) int.
+    targets : one dict per image with ``boxes`` (m, 4) and ``labels`` (m,).
+    class_metrics : also return ``map_50_class<k>`` (AP@0.5 of class ``k``) and ``map_class<k>``.
+
+    Returns
+    -------
+    ``map`` (mAP@[.5:.95]), ``map_50``, ``map_75``, ``mar_100`` (recall with up to 100 detections) and,
+    if asked, per-class values; floats in [0, 1] (-1 where undefined, e.g. no ground truth).
+    """
+    import torch
+    from torchmetrics.detection import MeanAveragePrecision
+
+    if len(predictions) != len(targets):
+        raise ValueError(f"detection_map: {len(predictions)} predictions for {len(targets)} targets")
+
+    def as_tensors(d, with_scores):
+        out = {"boxes": torch.as_tensor(np.asarray(d["boxes"], np.float32).reshape(-1, 4)),
+               "labels": torch.as_tensor(np.asarray(d["labels"], np.int64).reshape(-1))}
+        if with_scores:
+            out["scores"] = torch.as_tensor(np.asarray(d["scores"], np.float32).reshape(-1))
+        return out
+
+    metric = MeanAveragePrecision(box_format="xyxy", iou_type="bbox", backend="pycocotools",
+                                  class_metrics=class_metrics)
+    metric.update([as_tensors(p, True) for p in predictions], [as_tensors(t, False) for t in targets])
+    result = metric.compute()
+    out = {k: float(result[k]) for k in ("map", "map_50", "map_75", "mar_100")}
+    if class_metrics:
+        classes = result["classes"].reshape(-1).tolist()
+        per_class = result["map_per_class"].reshape(-1).tolist()
+        for c, v in zip(classes, per_class):
+            out[f"map_class{int(c)}"] = float(v)
+        # AP@0.5 per class: a second pass restricted to IoU 0.5
+        metric50 = MeanAveragePrecision(box_format="xyxy", iou_type="bbox", backend="pycocotools",
+                                        class_metrics=True, iou_thresholds=[0.5])
+        metric50.update([as_tensors(p, True) for p in predictions], [as_tensors(t, False) for t in targets])
+        res50 = metric50.compute()
+        for c, v in zip(res50["classes"].reshape(-1).tolist(), res50["map_per_class"].reshape(-1).tolist()):
+            out[f"map_50_class{int(c)}"] = float(v)
+    return out

@@ -1,0 +1,387 @@
+"""Series and bags of cells for multiple-instance learning (paper 2).
+
+Two kinds of inputs feed the MIL classifiers:
+
+*Generated series* (training, paper 2 §3.2): index arrays into a pool of single-cell images. A series
+is ALL (label 1) if and only if it holds at least one blast; it is padded with blank images to a fixed
+length and shuffled. :func:`make_series` draws them; ``BLANK`` (-1) marks a padding position.
+
+*Bags* (evaluation): all white cells cut from the smears of one patient. :func:`crop_cells` cuts boxes
+out of a smear, :func:`bags_from_detections` groups the crops of a patient's smears into a :class:`Bag`,
+:func:`remove_cells` builds the blast-removal / normal-removal variants and :func:`subsample_bag` the
+fixed-size partitions of the cells-per-patient ablation.
+
+Everything is index based: the cell images are encoded once (``leukutils.models.mil.FeatureBank``) and
+series and bags only say which rows to read.
+"""
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Mapping, Sequence
+
+import cv2
+import numpy as np
+
+#: Index of a blank (padding) image in a series.
+BLANK = -1
+#: Label values: 0 = normal / healthy, 1 = blast / ALL.
+NORMAL, ALL = 0, 1
+
+
+def make_series(normal_pool: Sequence[int] | np.ndarray, blast_pool: Sequence[int] | np.ndarray,
+                n_series: int, length: int, blast_prob: float = 0.5, seed: int = 0,
+                min_cells: int = 1, max_cells: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Draw training series of cell indices with their labels (paper 2 generation rule).
+
+    Each series draws its label (ALL with probability ``blast_prob``) and a number of cells ``k``
+    uniformly in ``[min_cells, max_cells]``; an ALL series holds ``b`` blasts, ``b`` uniform in
+    ``[1, k]``, and ``k - b`` normal cells; a normal series holds ``k`` normal cells. Cells are drawn
+    with replacement; the series is padded with ``BLANK`` to ``length`` and shuffled, so that the order
+    carries no information.
+
+    Parameters
+    ----------
+    normal_pool, blast_pool : 1-D int arrays, the indices (rows of a feature bank) of normal and blast
+        single-cell images. Both must be non-empty.
+    n_series : number of series to draw.
+    length : fixed length of every series (>= 1). ``length=1`` gives the stage-1 single-cell task.
+    blast_prob : probability that a series is ALL.
+    seed : seed of the generator; the same arguments give the same series.
+    min_cells, max_cells : bounds on the number of real (non-blank) cells; ``max_cells`` defaults to
+        ``length``.
+
+    Returns
+    -------
+    series : (n_series, length) int64, indices into the pools' index space, ``BLANK`` for padding.
+    labels : (n_series,) int64, 1 = ALL (at least one blast), 0 = normal.
+    """
+    normal_pool = np.asarray(normal_pool, dtype=np.int64).ravel()
+    blast_pool = np.asarray(blast_pool, dtype=np.int64).ravel()
+    if normal_pool.size == 0 or blast_pool.size == 0:
+        raise ValueError(f"make_series: both pools must be non-empty (normal {normal_pool.size}, "
+                         f"blast {blast_pool.size}); check the cell labels of the training set")
+    if length < 1 or n_series < 0:
+        raise ValueError(f"make_series: need length >= 1 and n_series >= 0, got {length}, {n_series}")
+    max_cells = length if max_cells is None else int(max_cells)
+    if not 1 <= min_cells <= max_cells <= length:
+        raise ValueError(f"make_series: need 1 <= min_cells ({min_cells}) <= max_cells ({max_cells}) "
+                         f"<= length ({length})")
+    if not 0 <= blast_prob <= 1:
+        raise ValueError(f"make_series: blast_prob must be in [0, 1], got {blast_prob}")
+    rng = np.random.default_rng(seed)
+    series = np.full((n_series, length), BLANK, dtype=np.int64)
+    labels = (rng.random(n_series) < blast_prob).astype(np.int64)
+    for i in range(n_series):
+        k = int(rng.integers(min_cells, max_cells + 1))
+        b = int(rng.integers(1, k + 1)) if labels[i] else 0
+        cells = np.concatenate([rng.choice(blast_pool, b), rng.choice(normal_pool, k - b)])
+        series[i, :k] = cells
+        series[i] = rng.permutation(series[i])
+    return series, labels
+
+
+def series_labels(series: np.ndarray, is_blast: np.ndarray) -> np.ndarray:
+    """Label of each series by the generation rule: 1 iff it holds at least one blast.
+
+    ``series``: (n, L) int indices with ``BLANK`` padding; ``is_blast``: (N,) bool over the index space.
+    """
+    series = np.asarray(series)
+    is_blast = np.asarray(is_blast, dtype=bool)
+    valid = series != BLANK
+    hits = np.zeros(series.shape, dtype=bool)
+    hits[valid] = is_blast[series[valid]]
+    return hits.any(axis=1).astype(np.int64)
+
+
+def shuffle_bag(indices: np.ndarray, n_orders: int, seed: int = 0) -> np.ndarray:
+    """``n_orders`` random permutations of one bag: (n_orders, n) int64 (the first is the given order)."""
+    indices = np.asarray(indices, dtype=np.int64)
+    rng = np.random.default_rng(seed)
+    orders = [indices] + [rng.permutation(indices) for _ in range(max(0, n_orders - 1))]
+    return np.stack(orders) if len(indices) else np.zeros((n_orders, 0), np.int64)
+
+
+# --------------------------------------------------------------------------------------------------
+# Cutting cells out of smears
+# --------------------------------------------------------------------------------------------------
+
+def crop_cells(image: np.ndarray, boxes: np.ndarray, size: int = 64, margin: float = 0.1,
+               min_side: int = 4, source: str | Path = "<image>") -> tuple[np.ndarray, np.ndarray]:
+    """Cut square crops of the cells in ``boxes`` out of a smear and resize them to ``size``.
+
+    Parameters
+    ----------
+    image : (H, W, 3) uint8 RGB smear.
+    boxes : (n, 4) float, ``x0, y0, x1, y1`` in pixels.
+    size : side of the returned crops in pixels.
+    margin : fraction of the box side added around it (context around the cell).
+    min_side : boxes narrower or shorter than this (after clipping to the image) are not cropped.
+    source : name of the smear, used in the warning about rejected boxes.
+
+    Returns
+    -------
+    crops : (m, size, size, 3) uint8, one per accepted box, in box order.
+    kept : (n,) bool, which boxes gave a crop. Rejected boxes (outside the image, of zero width or
+        height, non-finite) are reported with a warning naming ``source``, never dropped silently.
+    """
+    image = np.asarray(image)
+    if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+        raise ValueError(f"crop_cells: {source}: expected (H, W, 3) uint8 RGB, got {image.shape} {image.dtype}")
+    boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+    h, w = image.shape[:2]
+    crops, kept = [], np.zeros(len(boxes), dtype=bool)
+    for i, (x0, y0, x1, y1) in enumerate(boxes):
+        if not np.all(np.isfinite([x0, y0, x1, y1])) or x1 <= x0 or y1 <= y0:
+            continue
+        side = max(x1 - x0, y1 - y0) * (1 + 2 * margin)
+        cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
+        left, top = int(round(cx - side / 2)), int(round(cy - side / 2))
+        right, bottom = int(round(cx + side / 2)), int(round(cy + side / 2))
+        cl, ct, cr, cb = max(left, 0), max(top, 0), min(right, w), min(bottom, h)
+        if cr - cl < min_side or cb - ct < min_side:
+            continue
+        patch = image[ct:cb, cl:cr]
+        # pad (reflect) where the square leaves the image, so the cell stays centred
+        patch = cv2.copyMakeBorder(patch, ct - top, bottom - cb, cl - left, right - cr, cv2.BORDER_REFLECT_101
+                                   if min(patch.shape[:2]) > 1 else cv2.BORDER_REPLICATE)
+        crops.append(cv2.resize(patch, (size, size), interpolation=cv2.INTER_AREA))
+        kept[i] = True
+    if (~kept).any():
+        warnings.warn(f"crop_cells: {source}: {int((~kept).sum())} of {len(boxes)} box(es) gave no crop "
+                      f"(outside the image, empty, smaller than {min_side} px or not finite): "
+                      f"{boxes[~kept].round(1).tolist()[:5]}", stacklevel=2)
+    out = np.stack(crops) if crops else np.zeros((0, size, size, 3), np.uint8)
+    return out, kept
+
+
+def blank_image(size: int = 64) -> np.ndarray:
+    """The blank padding image of a series: (size, size, 3) uint8 zeros (a black square)."""
+    return np.zeros((size, size, 3), np.uint8)
+
+
+def black_out(image: np.ndarray, boxes: np.ndarray) -> np.ndarray:
+    """Copy of ``image`` with the ``boxes`` painted black (paper 2, Fig. 4: cells used in training are
+    removed from the evaluation smears). ``boxes``: (n, 4) ``x0, y0, x1, y1`` px."""
+    out = np.array(image, copy=True)
+    h, w = out.shape[:2]
+    for x0, y0, x1, y1 in np.asarray(boxes, dtype=float).reshape(-1, 4):
+        x0, y0 = max(int(np.floor(x0)), 0), max(int(np.floor(y0)), 0)
+        x1, y1 = min(int(np.ceil(x1)), w), min(int(np.ceil(y1)), h)
+        out[y0:y1, x0:x1] = 0
+    return out
+
+
+# --------------------------------------------------------------------------------------------------
+# Bags: the cells of one patient
+# --------------------------------------------------------------------------------------------------
+
+@dataclass
+class Bag:
+    """The cells found in the smears of one patient.
+
+    Attributes
+    ----------
+    subject : patient id.
+    label : patient label, 1 = ALL, 0 = healthy.
+    crops : (n, s, s, 3) uint8 cell crops (n may be 0: no cells found).
+    cell_labels : (n,) int, 1 = blast, 0 = normal, -1 = unknown (no matching annotated cell).
+    smears : (n,) int, which of ``sources`` each crop comes from.
+    sources : paths of the patient's smears.
+    notes : problems met while building the bag (rejected boxes, smears without cells).
+    """
+
+    subject: str
+    label: int
+    crops: np.ndarray
+    cell_labels: np.ndarray
+    smears: np.ndarray
+    sources: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.crops)
+
+    @property
+    def empty(self) -> bool:
+        """True when no cell was found in any of the patient's smears."""
+        return len(self.crops) == 0
+
+
+def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Pairwise IoU of boxes ``a`` (n, 4) and ``b`` (m, 4), ``x0, y0, x1, y1``: (n, m) float."""
+    a = np.asarray(a, float).reshape(-1, 4)
+    b = np.asarray(b, float).reshape(-1, 4)
+    lt = np.maximum(a[:, None, :2], b[None, :, :2])
+    rb = np.minimum(a[:, None, 2:], b[None, :, 2:])
+    inter = np.clip(rb - lt, 0, None).prod(-1)
+    area_a = (a[:, 2:] - a[:, :2]).clip(0).prod(-1)
+    area_b = (b[:, 2:] - b[:, :2]).clip(0).prod(-1)
+    union = area_a[:, None] + area_b[None, :] - inter
+    return np.divide(inter, union, out=np.zeros_like(inter), where=union > 0)
+
+
+def match_cell_labels(pred_boxes: np.ndarray, true_boxes: np.ndarray | None, true_is_blast: np.ndarray | None,
+                      min_iou: float = 0.3) -> np.ndarray:
+    """Give each detected box the label of the annotated cell it overlaps best (IoU >= ``min_iou``).
+
+    Returns (n,) int: 1 blast, 0 normal, -1 no match (or no annotation).
+    """
+    pred_boxes = np.asarray(pred_boxes, float).reshape(-1, 4)
+    out = np.full(len(pred_boxes), -1, dtype=np.int64)
+    if true_boxes is None or len(true_boxes) == 0 or len(pred_boxes) == 0:
+        return out
+    iou = box_iou(pred_boxes, true_boxes)
+    best = iou.argmax(1)
+    ok = iou[np.arange(len(pred_boxes)), best] >= min_iou
+    out[ok] = np.asarray(true_is_blast, dtype=np.int64)[best[ok]]
+    return out
+
+
+def bags_from_detections(smears: Sequence, boxes: Mapping[str, np.ndarray], patient_labels: Mapping[str, int],
+                         load_image, size: int = 64, blast_names: Sequence[str] = ("blast",),
+                         min_iou: float = 0.3) -> list[Bag]:
+    """Group the cells detected in each patient's smears into one :class:`Bag` per patient.
+
+    Parameters
+    ----------
+    smears : records (``leukutils.data.records.Record``) of smear images with ``subject`` set; their
+        annotated ``boxes``/``box_labels``, if any, give each crop its cell label (for the removal test).
+    boxes : ``str(record.path)`` → (n, 4) detected boxes for that smear (n may be 0).
+    patient_labels : subject → 1 (ALL) / 0 (healthy).
+    load_image : function path → (H, W, 3) uint8 (``leukutils.data.readers.load_image``).
+    size : crop side in pixels.
+    blast_names : box label names counted as blasts.
+
+    Returns
+    -------
+    One bag per subject, sorted by subject id. A patient whose smears hold no detected cell gets an
+    empty bag with a note "no cells found" (the caller must report it, not score it as healthy).
+    """
+    by_subject: dict[str, list] = {}
+    for record in smears:
+        if record.subject is None:
+            raise ValueError(f"bags_from_detections: smear {record.path} has no subject id; bags need "
+                             f"patient ids (use one bag per image by setting subject=path)")
+        by_subject.setdefault(str(record.subject), []).append(record)
+    bags = []
+    for subject in sorted(by_subject):
+        if subject not in patient_labels:
+            raise KeyError(f"bags_from_detections: no patient label for subject {subject!r}")
+        crops, labels, smear_ids, sources, notes = [], [], [], [], []
+        for j, record in enumerate(sorted(by_subject[subject], key=lambda r: str(r.path))):
+            key = str(record.path)
+            if key not in boxes:
+                raise KeyError(f"bags_from_detections: no detection result for {key}")
+            found = np.asarray(boxes[key], float).reshape(-1, 4)
+            sources.append(key)
+            if len(found) == 0:
+                notes.append(f"{key}: no cells found")
+                continue
+            image = load_image(record.path)
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                cut, kept = crop_cells(image, found, size=size, source=key)
+            notes.extend(str(c.message) for c in caught)
+            true_blast = None
+            if record.boxes is not None and record.box_labels is not None:
+                true_blast = np.isin(np.asarray(record.box_labels), list(blast_names))
+            cell_labels = match_cell_labels(found[kept], record.boxes, true_blast, min_iou)
+            crops.append(cut)
+            labels.append(cell_labels)
+            smear_ids.append(np.full(len(cut), j, np.int64))
+        if not crops:
+            notes.append(f"patient {subject}: no cells found in {len(sources)} smear(s)")
+        bags.append(Bag(subject=subject, label=int(patient_labels[subject]),
+                        crops=np.concatenate(crops) if crops else np.zeros((0, size, size, 3), np.uint8),
+                        cell_labels=np.concatenate(labels) if labels else np.zeros(0, np.int64),
+                        smears=np.concatenate(smear_ids) if smear_ids else np.zeros(0, np.int64),
+                        sources=sources, notes=notes))
+    return bags
+
+
+def remove_cells(cell_labels: np.ndarray, remove: str | None) -> np.ndarray:
+    """Indices of the cells kept under a removal attack (paper 2 §4.2, ``P2-F5``).
+
+    ``remove``: ``"blast"`` drops the blasts, ``"normal"`` drops the normal cells, ``None``/``"none"``
+    keeps all. Cells of unknown label (-1) are kept in every variant. Returns (m,) int64 indices.
+    """
+    cell_labels = np.asarray(cell_labels)
+    if remove in (None, "none"):
+        keep = np.ones(len(cell_labels), bool)
+    elif remove == "blast":
+        keep = cell_labels != ALL
+    elif remove == "normal":
+        keep = cell_labels != NORMAL
+    else:
+        raise ValueError(f"remove_cells: remove must be 'blast', 'normal' or None, got {remove!r}")
+    return np.flatnonzero(keep)
+
+
+def subsample_bag(n_cells: int, size: int, n_draws: int = 1, seed: int = 0) -> list[np.ndarray]:
+    """``n_draws`` subsets of ``size`` cells out of a bag of ``n_cells`` (without replacement when the bag
+    is large enough, else the whole bag): the partitions of the cells-per-patient ablation (``P2-F6``)."""
+    rng = np.random.default_rng(seed)
+    if n_cells <= size:
+        return [np.arange(n_cells) for _ in range(n_draws)]
+    return [np.sort(rng.choice(n_cells, size, replace=False)) for _ in range(n_draws)]
+
+
+def augment_cells(crops: np.ndarray, n_views: int = 4, max_shift: float = 0.1, seed: int = 0) -> np.ndarray:
+    """Rotated and translated views of each cell crop (paper 2: rotation and translation only, no shear,
+    which would change the morphology the diagnosis rests on).
+
+    Parameters
+    ----------
+    crops : (n, s, s, 3) uint8.
+    n_views : views per cell; view 0 is the crop itself, the others a random rotation in [0, 360)
+        degrees plus a random shift of at most ``max_shift`` × s pixels per axis (border reflected).
+    seed : seed of the random angles and shifts.
+
+    Returns
+    -------
+    (n, n_views, s, s, 3) uint8.
+    """
+    crops = np.asarray(crops)
+    if crops.ndim != 4 or crops.shape[-1] != 3:
+        raise ValueError(f"augment_cells: expected (n, s, s, 3) crops, got {crops.shape}")
+    n, h, w = crops.shape[:3]
+    rng = np.random.default_rng(seed)
+    out = np.empty((n, n_views, h, w, 3), dtype=crops.dtype)
+    out[:, 0] = crops
+    for v in range(1, n_views):
+        for i in range(n):
+            angle = rng.uniform(0, 360)
+            dx, dy = rng.uniform(-max_shift, max_shift, 2) * (w, h)
+            matrix = cv2.getRotationMatrix2D((w / 2, h / 2), angle, 1.0)
+            matrix[:, 2] += (dx, dy)
+            out[i, v] = cv2.warpAffine(crops[i], matrix, (w, h), flags=cv2.INTER_LINEAR,
+                                       borderMode=cv2.BORDER_REFLECT_101)
+    return out
+
+
+def cell_pool_from_records(records: Sequence, load_image, size: int = 64, blast_names: Sequence[str] = ("blast",),
+                           ignore_names: Sequence[str] = ("RBC", "Platelets")) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Single-cell training pool cut from annotated smears (as ALL-IDB2 was cut from ALL-IDB1).
+
+    Every box whose label is not in ``ignore_names`` gives one crop; it is a blast if its label is in
+    ``blast_names``. Returns ``crops`` (n, size, size, 3) uint8, ``is_blast`` (n,) bool and ``record``
+    (n,) int, the index of the record each crop comes from. Rejected boxes are warned about by
+    :func:`crop_cells`.
+    """
+    crops, is_blast, origin = [], [], []
+    for i, record in enumerate(records):
+        if record.boxes is None or record.box_labels is None:
+            raise ValueError(f"cell_pool_from_records: {record.path} has no box annotations")
+        names = np.asarray(record.box_labels, dtype=object)
+        keep = ~np.isin(names, list(ignore_names))
+        if not keep.any():
+            continue
+        cut, kept = crop_cells(load_image(record.path), np.asarray(record.boxes)[keep], size=size, source=record.path)
+        crops.append(cut)
+        is_blast.append(np.isin(names[keep][kept], list(blast_names)))
+        origin.append(np.full(len(cut), i, np.int64))
+    if not crops:
+        raise ValueError("cell_pool_from_records: no white-cell boxes in the given records")
+    return np.concatenate(crops), np.concatenate(is_blast), np.concatenate(origin)

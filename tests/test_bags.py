@@ -1,0 +1,113 @@
+"""Series generation, cropping and bag building for the MIL pipeline (leukutils.data.bags)."""
+import warnings
+
+import numpy as np
+import pytest
+
+from leukutils.data import bags
+from leukutils.data.records import Record
+
+
+def test_make_series_follows_the_generation_rule():
+    normal, blast = np.arange(0, 50), np.arange(50, 70)
+    series, labels = bags.make_series(normal, blast, n_series=400, length=15, seed=3)
+    assert series.shape == (400, 15) and labels.shape == (400,)
+    is_blast = np.zeros(70, bool)
+    is_blast[blast] = True
+    # ALL iff at least one blast, recomputed from the indices
+    np.testing.assert_array_equal(bags.series_labels(series, is_blast), labels)
+    real = series != bags.BLANK
+    assert real.sum(1).min() >= 1
+    assert set(np.unique(series[real])) <= set(range(70))
+    # both classes present and padding positions are shuffled (not all at the end)
+    assert 0.3 < labels.mean() < 0.7
+    assert (series[:, 0] == bags.BLANK).any()
+
+
+def test_make_series_is_deterministic_and_seed_dependent():
+    a = bags.make_series(np.arange(10), np.arange(10, 20), 30, 8, seed=1)
+    b = bags.make_series(np.arange(10), np.arange(10, 20), 30, 8, seed=1)
+    c = bags.make_series(np.arange(10), np.arange(10, 20), 30, 8, seed=2)
+    np.testing.assert_array_equal(a[0], b[0])
+    assert not np.array_equal(a[0], c[0])
+
+
+def test_length_one_series_are_single_cells_labelled_by_the_cell():
+    series, labels = bags.make_series(np.arange(5), np.arange(5, 9), 200, 1, seed=0)
+    assert (series != bags.BLANK).all()
+    np.testing.assert_array_equal(labels, (series[:, 0] >= 5).astype(int))
+
+
+@pytest.mark.parametrize("kwargs", [dict(normal_pool=[], blast_pool=[1]), dict(normal_pool=[1], blast_pool=[2], length=0),
+                                    dict(normal_pool=[1], blast_pool=[2], min_cells=5)])
+def test_make_series_rejects_bad_arguments(kwargs):
+    args = dict(n_series=3, length=4) | kwargs
+    with pytest.raises(ValueError):
+        bags.make_series(**args)
+
+
+def test_crop_cells_cuts_resizes_and_reports_bad_boxes():
+    image = np.zeros((100, 120, 3), np.uint8)
+    image[20:40, 30:50] = 200  # a bright "cell"
+    boxes = np.array([[30, 20, 50, 40], [500, 500, 520, 520], [5, 5, 5, 30]], float)
+    with pytest.warns(UserWarning, match="smear.png: 2 of 3"):
+        crops, kept = bags.crop_cells(image, boxes, size=32, margin=0.0, source="smear.png")
+    assert crops.shape == (1, 32, 32, 3) and crops.dtype == np.uint8
+    np.testing.assert_array_equal(kept, [True, False, False])
+    assert crops[0, 16, 16, 0] == 200
+
+
+def test_crop_cells_at_the_border_keeps_the_cell_centred():
+    image = np.zeros((60, 60, 3), np.uint8)
+    image[0:20, 0:20] = 255
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        crops, kept = bags.crop_cells(image, np.array([[0, 0, 20, 20]]), size=20, margin=0.0)
+    assert kept.all() and crops[0, 10, 10, 0] == 255
+
+
+def test_augment_cells_keeps_view_zero_and_changes_the_others():
+    rng = np.random.default_rng(0)
+    crops = rng.integers(0, 255, (3, 16, 16, 3), dtype=np.uint8)
+    views = bags.augment_cells(crops, n_views=3, seed=0)
+    assert views.shape == (3, 3, 16, 16, 3)
+    np.testing.assert_array_equal(views[:, 0], crops)
+    assert not np.array_equal(views[:, 1], crops)
+
+
+def test_remove_cells_and_subsample():
+    labels = np.array([1, 0, -1, 1, 0])
+    np.testing.assert_array_equal(bags.remove_cells(labels, "blast"), [1, 2, 4])
+    np.testing.assert_array_equal(bags.remove_cells(labels, "normal"), [0, 2, 3])
+    np.testing.assert_array_equal(bags.remove_cells(labels, None), np.arange(5))
+    with pytest.raises(ValueError):
+        bags.remove_cells(labels, "rbc")
+    picks = bags.subsample_bag(10, 4, n_draws=3, seed=0)
+    assert all(len(p) == 4 and len(set(p)) == 4 for p in picks)
+    assert bags.subsample_bag(3, 10)[0].tolist() == [0, 1, 2]
+
+
+def test_bags_from_detections_groups_by_patient_and_flags_empty(tmp_path):
+    image = np.full((80, 80, 3), 120, np.uint8)
+    load = lambda path: image
+    smears = [Record(tmp_path / "a1.jpg", "ALL", "A", boxes=np.array([[10, 10, 30, 30], [40, 40, 60, 60]], np.float32),
+                     box_labels=["blast_L1", "lymphocyte"]),
+              Record(tmp_path / "a2.jpg", "ALL", "A"),
+              Record(tmp_path / "b1.jpg", "healthy", "B")]
+    boxes = {str(tmp_path / "a1.jpg"): np.array([[41, 41, 61, 61], [9, 9, 31, 31]]),
+             str(tmp_path / "a2.jpg"): np.zeros((0, 4)), str(tmp_path / "b1.jpg"): np.zeros((0, 4))}
+    out = bags.bags_from_detections(smears, boxes, {"A": 1, "B": 0}, load, size=16, blast_names=("blast_L1",))
+    assert [b.subject for b in out] == ["A", "B"]
+    assert len(out[0]) == 2 and out[0].cell_labels.tolist() == [0, 1]
+    assert out[1].empty and any("no cells found" in n for n in out[1].notes)
+    assert any("a2.jpg: no cells found" in n for n in out[0].notes)
+    with pytest.raises(KeyError):
+        bags.bags_from_detections(smears, {}, {"A": 1, "B": 0}, load)
+
+
+def test_black_out_and_box_iou():
+    image = np.full((20, 20, 3), 100, np.uint8)
+    out = bags.black_out(image, [[2, 2, 6, 6]])
+    assert out[3, 3].sum() == 0 and out[10, 10, 0] == 100 and image[3, 3, 0] == 100
+    iou = bags.box_iou([[0, 0, 10, 10]], [[0, 0, 10, 10], [5, 0, 15, 10], [20, 20, 30, 30]])
+    np.testing.assert_allclose(iou, [[1.0, 1 / 3, 0.0]])

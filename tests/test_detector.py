@@ -1,0 +1,95 @@
+"""White-cell detector (leukutils.models.detector) and the COCO detection metric (leukutils.metrics)."""
+import numpy as np
+import pytest
+import torch
+
+from leukutils import config
+from leukutils.data.records import Record
+from leukutils.metrics import detection_map
+from leukutils.models import detector
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    torch.set_num_threads(1)
+
+
+def _smears(n, seed=0):
+    """Light fields with 1-2 purple squares (the 'cells') and their boxes."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for _ in range(n):
+        image = np.full((96, 96, 3), 235, np.uint8)
+        boxes = []
+        for _ in range(int(rng.integers(1, 3))):
+            x, y = rng.integers(4, 60, 2)
+            side = int(rng.integers(22, 30))
+            image[y:y + side, x:x + side] = (110, 40, 150)
+            boxes.append([x, y, x + side, y + side])
+        out.append((image, np.array(boxes, np.float32), np.ones(len(boxes), np.int64)))
+    return out
+
+
+def test_detection_map_is_one_for_perfect_and_zero_for_missing_boxes():
+    truth = [{"boxes": np.array([[10, 10, 50, 50]]), "labels": np.array([1])},
+             {"boxes": np.array([[0, 0, 20, 30], [40, 40, 80, 90]]), "labels": np.array([1, 1])}]
+    perfect = [dict(t, scores=np.ones(len(t["labels"]))) for t in truth]
+    assert detection_map(perfect, truth)["map_50"] == pytest.approx(1.0)
+    assert detection_map(perfect, truth)["map"] == pytest.approx(1.0)
+    shifted = [dict(boxes=t["boxes"] + 15, labels=t["labels"], scores=np.ones(len(t["labels"]))) for t in truth]
+    assert detection_map(shifted, truth)["map_50"] < 0.5
+    none = [dict(boxes=np.zeros((0, 4)), labels=np.zeros(0), scores=np.zeros(0)) for _ in truth]
+    assert detection_map(none, truth)["map_50"] == pytest.approx(0.0)
+    with pytest.raises(ValueError):
+        detection_map(perfect[:1], truth)
+
+
+def test_small_detector_learns_cells_and_finds_none_on_a_blank_field():
+    config.seed_everything(0)
+    train, test = _smears(16, seed=0), _smears(6, seed=1)
+    model = detector.build_detector("small", 2, weights=None, min_size=96, max_size=96, anchor_sizes=(16, 24, 32))
+    history = detector.train_detector(model, train, epochs=8, lr=3e-3, batch_size=4, seed=0)
+    assert len(history) == 8 and history[-1]["loss"] < history[0]["loss"]
+    predictions = detector.detect(model, [t[0] for t in test], score_threshold=0.05)
+    assert all(p["boxes"].shape[1] == 4 and p["boxes"].dtype == np.float32 for p in predictions)
+    score = detection_map(predictions, [{"boxes": t[1], "labels": t[2]} for t in test])
+    assert score["map_50"] > 0.5
+    blank = detector.detect(model, [np.full((96, 96, 3), 235, np.uint8)], score_threshold=0.5)[0]
+    assert len(blank["boxes"]) == 0 and len(blank["scores"]) == 0
+
+
+def test_training_is_deterministic():
+    results = []
+    for _ in range(2):
+        config.seed_everything(0)
+        model = detector.build_detector("small", 2, weights=None, min_size=96, max_size=96)
+        results.append(detector.train_detector(model, _smears(4), epochs=1, batch_size=2, seed=0)[0]["loss"])
+    assert results[0] == results[1]
+
+
+def test_build_detector_architectures_and_errors():
+    model = detector.build_detector("fasterrcnn_resnet50_fpn", 3, weights=None)
+    assert model.roi_heads.box_predictor.cls_score.out_features == 3
+    with pytest.raises(ValueError, match="unknown detector"):
+        detector.build_detector("yolo", 2)
+    with pytest.raises(ValueError, match="weights"):
+        detector.build_detector("fasterrcnn_resnet50_fpn", 2, weights="coco")
+
+
+def test_bad_targets_and_images_are_refused():
+    model = detector.build_detector("small", 2, weights=None, min_size=64, max_size=64)
+    image = np.zeros((64, 64, 3), np.uint8)
+    with pytest.raises(ValueError, match="background"):
+        detector.train_detector(model, [(image, np.array([[1, 1, 20, 20]]), np.array([0]))], epochs=1)
+    with pytest.raises(ValueError, match="uint8"):
+        detector.detect(model, [np.zeros((64, 64), np.float32)])
+
+
+def test_samples_from_records_keep_only_the_asked_classes(tmp_path):
+    record = Record(tmp_path / "a.jpg", "smear", boxes=np.array([[0, 0, 5, 5], [1, 1, 9, 9], [2, 2, 8, 8]], np.float32),
+                    box_labels=["RBC", "WBC", "blast"])
+    samples = detector.samples_from_records([record], ["WBC", "blast"], lambda path: np.zeros((10, 10, 3), np.uint8))
+    image, boxes, labels = samples[0]
+    assert image.shape == (10, 10, 3) and boxes.tolist() == [[1, 1, 9, 9], [2, 2, 8, 8]] and labels.tolist() == [1, 2]
+    with pytest.raises(ValueError, match="no boxes"):
+        detector.samples_from_records([Record(tmp_path / "b.jpg", "smear")], ["WBC"], lambda p: None)

@@ -1,0 +1,154 @@
+"""Cell encoder with feature cache, LSTM / attention MIL models, training and evaluation (leukutils.models.mil)."""
+import numpy as np
+import pytest
+import torch
+
+from leukutils.data import bags
+from leukutils.models import mil
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    torch.set_num_threads(1)
+
+
+@pytest.fixture(scope="module")
+def images():
+    return np.random.default_rng(0).integers(0, 255, (6, 40, 40, 3), dtype=np.uint8)
+
+
+def test_encoder_caches_features_by_image(images, tmp_path):
+    torch.manual_seed(0)
+    enc = mil.CellEncoder("alexnet", weights=None, input_size=64, layer="pool", cache_dir=tmp_path)
+    first = enc(images)
+    assert first.shape == (6, 256) and enc.computed == 6
+    again = enc(images[[2, 0, 2]])  # all seen before: nothing recomputed, rows follow the request
+    assert enc.computed == 6
+    torch.testing.assert_close(again, first[[2, 0, 2]])
+    # cached features equal a fresh forward pass
+    torch.testing.assert_close(enc.compute(images[:2]), first[:2], rtol=1e-4, atol=1e-5)
+    path = enc.save()
+    assert path.exists() and enc.key in path.name
+    # a new encoder with the same weights reads the disk cache and computes nothing
+    torch.manual_seed(0)
+    enc2 = mil.CellEncoder("alexnet", weights=None, input_size=64, layer="pool", cache_dir=tmp_path)
+    assert enc2.key == enc.key
+    torch.testing.assert_close(enc2(images), first)
+    assert enc2.computed == 0
+    # different weights -> different key, so stale features are never reused
+    torch.manual_seed(1)
+    assert mil.CellEncoder("alexnet", weights=None, input_size=64, layer="pool").key != enc.key
+
+
+@pytest.mark.parametrize("name,size,dim", [("alexnet", 64, 4096), ("resnet50", 32, 2048), ("vit_b_16", 32, 768)])
+def test_extractors_give_one_vector_per_image_and_are_frozen(name, size, dim):
+    model = mil.build_extractor(name, weights=None, input_size=size)
+    x = mil.to_input(np.zeros((2, 20, 20, 3), np.uint8), size)
+    assert x.shape == (2, 3, size, size)
+    assert model(x).shape == (2, dim)
+    assert not any(p.requires_grad for p in model.parameters())
+
+
+def test_extractor_rejects_bad_sizes():
+    with pytest.raises(ValueError, match="at least 75"):
+        mil.build_extractor("inception_v3", weights=None, input_size=64)
+    with pytest.raises(ValueError, match="multiple of 16"):
+        mil.build_extractor("vit_b_16", weights=None, input_size=40)
+    with pytest.raises(ValueError, match="unknown"):
+        mil.build_extractor("lenet", weights=None)
+
+
+def test_feature_bank_gathers_blanks_and_views():
+    feats = torch.arange(3 * 2 * 4, dtype=torch.float32).reshape(3, 2, 4)
+    bank = mil.FeatureBank(feats, torch.full((4,), -1.0))
+    out = bank.gather(np.array([[0, bags.BLANK, 2]]))
+    torch.testing.assert_close(out[0, 0], feats[0, 0])
+    torch.testing.assert_close(out[0, 1], torch.full((4,), -1.0))
+    g = torch.Generator().manual_seed(0)
+    views = bank.gather(np.zeros((50, 1), np.int64), g)[:, 0]
+    seen = {tuple(v.tolist()) for v in views}
+    assert seen == {tuple(feats[0, 0].tolist()), tuple(feats[0, 1].tolist())}
+    with pytest.raises(IndexError):
+        bank.gather(np.array([[3]]))
+
+
+def _toy_bank(n=60, d=8, seed=0):
+    """Cells whose first feature says blast (+2) or normal (-2)."""
+    rng = np.random.default_rng(seed)
+    is_blast = np.arange(n) < n // 3
+    feats = rng.normal(0, 1, (n, 2, d)).astype(np.float32)
+    feats[:, :, 0] += np.where(is_blast, 2.0, -2.0)[:, None]
+    return mil.FeatureBank(torch.from_numpy(feats), torch.zeros(d)), is_blast
+
+
+@pytest.mark.parametrize("kind", ["lstm", "abmil"])
+def test_two_stage_training_learns_the_any_blast_rule(kind):
+    bank, is_blast = _toy_bank()
+    normal, blast = np.flatnonzero(~is_blast), np.flatnonzero(is_blast)
+    torch.manual_seed(0)
+    model = mil.build_mil(kind, bank.dim, cell_dim=32, **({"hidden": 32} if kind == "lstm" else {}))
+    hist = mil.fit_two_stage(model, bank, normal, blast, dict(n_series=128, epochs=3, lr=5e-3),
+                             dict(n_series=192, length=4, epochs=5, lr=5e-3), seed=0)
+    assert set(hist) == {"stage1", "stage2"}
+    test, labels = bags.make_series(normal, blast, 200, 4, seed=99)
+    accuracy = ((mil.predict_series(model, bank, test) >= 0.5) == labels).mean()
+    assert accuracy > 0.85
+
+
+def test_predict_bags_handles_any_length_and_empty_bags():
+    torch.manual_seed(0)
+    model = mil.LSTMClassifier(5, cell_dim=8, hidden=8, patient_dim=4)
+    bags_ = [torch.randn(7, 5), torch.zeros(0, 5), torch.randn(1, 5)]
+    probs = mil.predict_bags(model, bags_)
+    assert probs.shape == (3,) and np.isnan(probs[1]) and np.isfinite(probs[[0, 2]]).all()
+    # packing: a bag alone and the same bag batched with a longer one give the same answer
+    alone = mil.predict_bags(model, [bags_[2]])
+    np.testing.assert_allclose(alone, probs[2], rtol=1e-5)
+
+
+def test_attention_mil_is_order_invariant_and_lstm_is_not():
+    torch.manual_seed(0)
+    x = torch.randn(1, 9, 6)
+    perm = torch.randperm(9)
+    abmil = mil.AttentionMIL(6, cell_dim=8, attention_dim=4, patient_dim=4).eval()
+    torch.testing.assert_close(abmil(x), abmil(x[:, perm]), rtol=1e-5, atol=1e-6)
+    lstm = mil.LSTMClassifier(6, cell_dim=8, hidden=8, patient_dim=4).eval()
+    assert not torch.allclose(lstm(x), lstm(x[:, perm]))
+    weights = abmil.attention(torch.randn(2, 5, 6), lengths=torch.tensor([5, 2]))
+    torch.testing.assert_close(weights.sum(1), torch.ones(2))
+    assert (weights[1, 2:] == 0).all()
+
+
+def test_count_perceptron_separates_by_blast_count():
+    probs = [np.array([0.9, 0.1, 0.2]), np.array([0.1, 0.2]), np.array([0.8, 0.7]), np.array([0.3])]
+    counts = mil.count_features(probs)
+    np.testing.assert_array_equal(counts, [[2, 1], [2, 0], [0, 2], [1, 0]])
+    model = mil.fit_count_perceptron(counts, np.array([1, 0, 1, 0]))
+    np.testing.assert_array_equal(mil.predict_count_perceptron(model, counts), [1, 0, 1, 0])
+
+
+def test_evaluate_partitions_and_removal():
+    bank, is_blast = _toy_bank()
+    normal, blast = np.flatnonzero(~is_blast), np.flatnonzero(is_blast)
+    torch.manual_seed(0)
+    model = mil.LSTMClassifier(bank.dim, cell_dim=16, hidden=16, patient_dim=8)
+    mil.fit_two_stage(model, bank, normal, blast, dict(n_series=256, epochs=4, lr=5e-3),
+                      dict(n_series=384, length=4, epochs=8, lr=5e-3))
+    series, series_labels = bags.make_series(normal, blast, 200, 4, seed=5)
+    assert ((mil.predict_series(model, bank, series) >= 0.5) == series_labels).mean() > 0.85
+    feats = bank.features[:, 0]
+    patients = [np.r_[blast[:1], normal[:3]], normal[6:10], np.r_[blast[2:3], normal[14:17]]]
+    bag_features = [feats[p] for p in patients]
+    cell_labels = [is_blast[p].astype(int) for p in patients]
+    labels = [1, 0, 1]
+    table = mil.evaluate_partitions(model, bag_features, labels, sizes=[None, 3], n_draws=2, cell_labels=cell_labels)
+    assert len(table) == 3 * 2 * 2 and set(table["size"]) == {-1, 3}
+    assert (table.loc[table["size"] == 3, "n_cells"] == 3).all()
+    no_blasts = mil.evaluate_partitions(model, bag_features, labels, cell_labels=cell_labels, remove="blast")
+    assert no_blasts.loc[no_blasts.label == 1, "pred"].sum() == 0  # without blasts, no ALL found
+    full = mil.partition_scores(mil.evaluate_partitions(model, bag_features, labels))
+    assert full["recall"].iloc[0] == 1.0
+    only_blasts = mil.evaluate_partitions(model, bag_features, labels, cell_labels=cell_labels, remove="normal")
+    assert only_blasts.loc[1, "n_cells"] == 0 and np.isnan(only_blasts.loc[1, "prob"])
+    with pytest.raises(ValueError):
+        mil.evaluate_partitions(model, bag_features, labels, remove="blast")
