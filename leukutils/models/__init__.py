@@ -1,15 +1,26 @@
-"""Model factories: torchvision classifiers and backbones, detector, MIL, U-Net."""
-from .weights import build_torchvision, load_checkpoint
+"""Model factories: torchvision classifiers and backbones, detector, MIL, U-Net.
 
-__all__ = ["build_torchvision", "load_checkpoint"]
-from .classifiers import PAPER1_MODELS, STANDARD_CNN, StandardCNN, build_classifier, calibrate_batch_norm, make_head
+Names are imported from their submodule on first use, so that ``import leukutils.models`` does not
+pull in MONAI or torchvision's detection code for a notebook that needs neither.
+"""
+from importlib import import_module
 
-__all__ += ["PAPER1_MODELS", "STANDARD_CNN", "StandardCNN", "build_classifier", "calibrate_batch_norm", "make_head"]
-from .unet import PAPER_UNET_PARAMS, UnifiedFocalLoss, build_unet, kfold_segmentation, predict_masks, train_unet
+_SUBMODULE_OF = {
+    **dict.fromkeys(["build_torchvision", "load_checkpoint"], "weights"),
+    **dict.fromkeys(["PAPER1_MODELS", "STANDARD_CNN", "StandardCNN", "build_classifier", "make_head"], "classifiers"),
+    **dict.fromkeys(["PAPER_UNET_PARAMS", "UnifiedFocalLoss", "build_unet", "kfold_segmentation", "predict_masks",
+                     "train_unet"], "unet"),
+    **dict.fromkeys(["build_detector", "detect", "train_detector"], "detector"),
+    **dict.fromkeys(["AttentionMIL", "CellEncoder", "FeatureBank", "LSTMClassifier", "build_extractor", "build_mil"], "mil"),
+}
+__all__ = sorted(_SUBMODULE_OF)
 
-__all__ += ["PAPER_UNET_PARAMS", "UnifiedFocalLoss", "build_unet", "kfold_segmentation", "predict_masks", "train_unet"]
-from .detector import build_detector, detect, train_detector
-from .mil import AttentionMIL, CellEncoder, FeatureBank, LSTMClassifier, build_extractor, build_mil
 
-__all__ += ["build_detector", "detect", "train_detector", "AttentionMIL", "CellEncoder", "FeatureBank",
-            "LSTMClassifier", "build_extractor", "build_mil"]
+def __getattr__(name: str):
+    if name in _SUBMODULE_OF:
+        return getattr(import_module(f".{_SUBMODULE_OF[name]}", __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__():
+    return __all__
