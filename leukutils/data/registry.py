@@ -373,4 +373,4 @@ def status_table(mirror: str | os.PathLike | None = None):
             "present": where is not None,
             "where": str(where) if where is not None else "",
         })
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows).astype({"files": "Int64"})
