@@ -25,7 +25,8 @@ def artefact_name(artefact_id: str, slug: str) -> str:
     return f"{artefact_id}_{clean}"
 
 
-def _atomic_write_bytes(path: Path, data: bytes) -> None:
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` through a temporary file in the same folder, then rename it into place."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     try:
@@ -47,7 +48,7 @@ def save_figure(fig, artefact_id: str, slug: str, out_dir: str | os.PathLike, dp
     path = Path(out_dir) / f"{artefact_name(artefact_id, slug)}.png"
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight", metadata={"Software": None})
-    _atomic_write_bytes(path, buffer.getvalue())
+    atomic_write_bytes(path, buffer.getvalue())
     return path
 
 
@@ -65,9 +66,9 @@ def save_table(table: pd.DataFrame, artefact_id: str, slug: str, out_dir: str | 
     """Write ``table`` as ``<id>_<slug>.csv`` and a rendered ``.md`` beside it; return the csv path."""
     stem = Path(out_dir) / artefact_name(artefact_id, slug)
     csv_text = table.to_csv(index=index, float_format=float_format, lineterminator="\n")
-    _atomic_write_bytes(stem.with_suffix(".csv"), csv_text.encode())
+    atomic_write_bytes(stem.with_suffix(".csv"), csv_text.encode())
     md_text = format_table(table, float_format).to_markdown(index=index, floatfmt=float_format[1:]) + "\n"
-    _atomic_write_bytes(stem.with_suffix(".md"), md_text.encode())
+    atomic_write_bytes(stem.with_suffix(".md"), md_text.encode())
     return stem.with_suffix(".csv")
 
 

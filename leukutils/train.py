@@ -213,10 +213,10 @@ def save_model(model: nn.Module, path: str | os.PathLike, card: dict | None = No
     path = Path(path)
     _save_checkpoint(path, model.state_dict())
     if card is not None:
+        from .report import atomic_write_bytes
+
         text = json.dumps(card, indent=2, sort_keys=True, default=_json_default) + "\n"
-        tmp = path.with_suffix(".json.tmp")
-        tmp.write_text(text)
-        os.replace(tmp, path.with_suffix(".json"))
+        atomic_write_bytes(path.with_suffix(".json"), text.encode())
     return path
 
 
