@@ -78,7 +78,7 @@ class FastScoreCAM(ScoreCAM):
     """
 
     def __init__(self, model: nn.Module, target_layers: list[nn.Module], reshape_transform=None,
-                 batch_size: int = 32, channel_chunk: int = 256, optimise: bool = True):
+                 batch_size: int = 8, channel_chunk: int = 256, optimise: bool = True):
         super().__init__(model, target_layers, reshape_transform=reshape_transform)
         self.batch_size = batch_size
         self.channel_chunk = channel_chunk
@@ -121,8 +121,14 @@ class FastScoreCAM(ScoreCAM):
             seen: dict[bytes, int] = {}
             for start in range(0, n_channels, self.channel_chunk):
                 block = activations[i, start:start + self.channel_chunk]
-                upsampled = upsample(block[None])[0].view(block.size(0), -1)
-                is_constant = (upsampled.max(dim=-1)[0] == upsampled.min(dim=-1)[0]).cpu().numpy()
+                # A mask is all zero only if its upsampled map is exactly constant, which needs a constant
+                # low-resolution map; only those few are upsampled here to check. Any other channel gets
+                # its forward pass, which is what ScoreCAM computes for it.
+                flat = block.reshape(block.size(0), -1)
+                is_constant = (flat.max(dim=-1)[0] == flat.min(dim=-1)[0]).cpu().numpy()
+                for offset in np.flatnonzero(is_constant):
+                    upsampled = upsample(block[None, offset:offset + 1])[0, 0]
+                    is_constant[offset] = bool(upsampled.max() == upsampled.min())
                 lowres = block.cpu().contiguous().numpy()
                 for offset in range(block.size(0)):
                     channel = start + offset

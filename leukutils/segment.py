@@ -21,6 +21,7 @@ kept as the reference for tests and ``benchmarks/bench_segment.py``.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Sequence
 
 import cv2
 import numpy as np
@@ -29,7 +30,8 @@ from .preprocess import colour_constancy
 
 __all__ = [
     "nucleus_enhancement", "segment_nuclei", "segment_nuclei_skimage", "fill_holes", "remove_small_regions",
-    "ensemble_masks", "apply_mask", "nucleus_found", "segment_many", "SegmentationRun", "ClassifierInput",
+    "ensemble_masks", "apply_mask", "dilate_mask", "out_of_fold_dilation", "DILATION_CANDIDATES", "nucleus_found",
+    "segment_many", "SegmentationRun", "ClassifierInput",
 ]
 
 
@@ -172,9 +174,7 @@ def segment_nuclei(image: np.ndarray, bilateral_diameter: int = 9, bilateral_sig
         closed = binary
     filled = fill_holes(closed)
     mask = remove_small_regions(filled, min_area)
-    if dilation > 0:
-        disc = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * dilation + 1, 2 * dilation + 1))
-        mask = cv2.dilate(mask.astype(np.uint8), disc).astype(bool)
+    mask = dilate_mask(mask, dilation)
     if return_steps:
         steps = {"colour constancy": balanced, "magenta × saturation": grey, "bilateral": smooth,
                  "Otsu": binary, "closing": closed, "fill holes": filled, "area filter": mask}
@@ -214,6 +214,73 @@ def segment_nuclei_skimage(image: np.ndarray, bilateral_diameter: int = 9, bilat
     closed = morphology.closing(binary, morphology.footprint_rectangle((closing_size, closing_size)))
     filled = ndimage.binary_fill_holes(closed)
     return morphology.remove_small_objects(filled, max_size=min_area - 1, connectivity=2)
+
+
+def dilate_mask(mask: np.ndarray, radius: int) -> np.ndarray:
+    """Dilate a (H, W) bool mask by a disc of ``radius`` pixels (0 = unchanged copy). Returns (H, W) bool."""
+    mask = np.asarray(mask, dtype=bool)
+    if radius < 0:
+        raise ValueError(f"dilate_mask: radius must be >= 0 pixels, got {radius}")
+    if radius == 0:
+        return mask.copy()
+    disc = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
+    return cv2.dilate(mask.astype(np.uint8), disc).astype(bool)
+
+
+#: Dilations (px) tried by :func:`out_of_fold_dilation`: none up to Table A1's largest, 4.
+DILATION_CANDIDATES = (0, 1, 2, 3, 4)
+
+
+def _dice(pred: np.ndarray, truth: np.ndarray) -> float:
+    overlap = 2 * np.count_nonzero(pred & truth)
+    total = np.count_nonzero(pred) + np.count_nonzero(truth)
+    return overlap / total if total else 1.0
+
+
+def out_of_fold_dilation(masks: Sequence[np.ndarray], truths: Sequence[np.ndarray], folds: np.ndarray,
+                         candidates: Sequence[int] = DILATION_CANDIDATES) -> tuple[list[np.ndarray], dict[int, int]]:
+    """Fit the handcrafted masks' boundary to a dataset's annotation convention without scoring any
+    image with a choice made on it.
+
+    Annotators draw nucleus outlines at different places on the stained edge (Table A1 of paper 3 uses
+    a 4 px dilation for one dataset only). For each cross-validation fold ``f``, the dilation radius
+    from ``candidates`` with the highest mean Dice over the images *outside* ``f`` is chosen and applied
+    to the images *in* ``f`` (ties: the smaller radius).
+
+    Parameters
+    ----------
+    masks : (H, W) bool handcrafted masks without dilation, one per image.
+    truths : matching (H, W) bool ground-truth masks.
+    folds : (n,) int fold of each image (e.g. :attr:`leukutils.models.unet.KFoldSegmentation.fold`);
+        images with fold −1 are left undilated and not used for the choice.
+    candidates : dilation radii in pixels.
+
+    Returns
+    -------
+    masks : the dilated (H, W) bool masks, one per image.
+    chosen : {fold: radius in pixels}.
+    """
+    folds = np.asarray(folds)
+    if not (len(masks) == len(truths) == len(folds)):
+        raise ValueError(f"out_of_fold_dilation: {len(masks)} masks, {len(truths)} truths and {len(folds)} folds")
+    candidates = sorted({int(r) for r in candidates})
+    if not candidates:
+        raise ValueError("out_of_fold_dilation: no candidate dilation")
+    truths = [_check_mask(t, np.shape(m), f"out_of_fold_dilation (image {i})")
+              for i, (m, t) in enumerate(zip(masks, truths))]
+    dilated = {r: [dilate_mask(m, r) for m in masks] for r in candidates}
+    dice = np.array([[_dice(m, t) for m, t in zip(dilated[r], truths)] for r in candidates])  # (radii, images)
+    out = [np.asarray(m, dtype=bool).copy() for m in masks]
+    chosen: dict[int, int] = {}
+    for fold in sorted(set(folds.tolist()) - {-1}):
+        outside = (folds != fold) & (folds != -1)
+        if not outside.any():
+            raise ValueError(f"out_of_fold_dilation: fold {fold} is the only one; need at least two folds")
+        best = candidates[int(np.argmax(dice[:, outside].mean(axis=1)))]  # argmax: first (smallest) of ties
+        chosen[int(fold)] = int(best)
+        for i in np.flatnonzero(folds == fold):
+            out[i] = dilated[best][i]
+    return out, chosen
 
 
 def ensemble_masks(handcrafted: np.ndarray, deep: np.ndarray, min_area: int = 150) -> np.ndarray:

@@ -133,3 +133,51 @@ def test_dilation_widens_the_mask_by_its_radius():
     # nothing beyond 2 px (chessboard distance) of the plain mask
     from scipy import ndimage
     assert not (wider & ~ndimage.binary_dilation(plain, np.ones((5, 5), bool))).any()
+
+
+def disc_masks(n: int = 6, size: int = 48, radius: int = 10) -> list[np.ndarray]:
+    yy, xx = np.mgrid[:size, :size]
+    return [(yy - size / 2 - i % 3) ** 2 + (xx - size / 2 + i % 2) ** 2 < radius ** 2 for i in range(n)]
+
+
+def test_dilate_mask_grows_by_the_radius_and_rejects_negative_radii():
+    mask = disc_masks(1)[0]
+    assert (segment.dilate_mask(mask, 0) == mask).all()
+    grown = segment.dilate_mask(mask, 2)
+    assert (grown >= mask).all() and grown.sum() > mask.sum()
+    assert (segment.dilate_mask(mask, 2) == segment.dilate_mask(segment.dilate_mask(mask, 2), 0)).all()
+    with pytest.raises(ValueError, match="radius"):
+        segment.dilate_mask(mask, -1)
+
+
+def test_out_of_fold_dilation_recovers_the_annotation_margin():
+    masks = disc_masks(6)
+    truths = [segment.dilate_mask(m, 2) for m in masks]
+    folds = np.array([0, 0, 1, 1, 2, 2])
+    out, chosen = segment.out_of_fold_dilation(masks, truths, folds)
+    assert chosen == {0: 2, 1: 2, 2: 2}
+    assert all((o == t).all() for o, t in zip(out, truths))
+
+
+def test_out_of_fold_dilation_never_chooses_on_the_images_it_scores():
+    masks = disc_masks(6)
+    # fold 0 is annotated 3 px outside the stained edge, folds 1 and 2 at 1 px
+    margins = [3, 3, 1, 1, 1, 1]
+    truths = [segment.dilate_mask(m, r) for m, r in zip(masks, margins)]
+    folds = np.array([0, 0, 1, 1, 2, 2])
+    out, chosen = segment.out_of_fold_dilation(masks, truths, folds)
+    assert chosen[0] == 1  # chosen on folds 1 and 2 only, so it cannot see fold 0's 3 px
+    assert (out[0] == segment.dilate_mask(masks[0], 1)).all()
+    # images outside every fold (fold −1) are left as they are and do not vote
+    out, chosen = segment.out_of_fold_dilation(masks, truths, np.array([-1, -1, 1, 1, 2, 2]))
+    assert set(chosen) == {1, 2} and (out[0] == masks[0]).all()
+
+
+def test_out_of_fold_dilation_rejects_bad_input():
+    masks = disc_masks(4)
+    with pytest.raises(ValueError, match="4 masks, 3 truths"):
+        segment.out_of_fold_dilation(masks, masks[:3], np.array([0, 0, 1, 1]))
+    with pytest.raises(ValueError, match="shape"):
+        segment.out_of_fold_dilation(masks, [m[:-1] for m in masks], np.array([0, 0, 1, 1]))
+    with pytest.raises(ValueError, match="at least two folds"):
+        segment.out_of_fold_dilation(masks, masks, np.zeros(4, int))
