@@ -26,6 +26,7 @@ from typing import Sequence
 import cv2
 import numpy as np
 
+from .metrics import mask_scores
 from .preprocess import colour_constancy
 
 __all__ = [
@@ -231,12 +232,6 @@ def dilate_mask(mask: np.ndarray, radius: int) -> np.ndarray:
 DILATION_CANDIDATES = (0, 1, 2, 3, 4)
 
 
-def _dice(pred: np.ndarray, truth: np.ndarray) -> float:
-    overlap = 2 * np.count_nonzero(pred & truth)
-    total = np.count_nonzero(pred) + np.count_nonzero(truth)
-    return overlap / total if total else 1.0
-
-
 def out_of_fold_dilation(masks: Sequence[np.ndarray], truths: Sequence[np.ndarray], folds: np.ndarray,
                          candidates: Sequence[int] = DILATION_CANDIDATES) -> tuple[list[np.ndarray], dict[int, int]]:
     """Fit the handcrafted masks' boundary to a dataset's annotation convention without scoring any
@@ -269,7 +264,8 @@ def out_of_fold_dilation(masks: Sequence[np.ndarray], truths: Sequence[np.ndarra
     truths = [_check_mask(t, np.shape(m), f"out_of_fold_dilation (image {i})")
               for i, (m, t) in enumerate(zip(masks, truths))]
     dilated = {r: [dilate_mask(m, r) for m in masks] for r in candidates}
-    dice = np.array([[_dice(m, t) for m, t in zip(dilated[r], truths)] for r in candidates])  # (radii, images)
+    dice = np.array([[mask_scores(m, t)["dice"] for m, t in zip(dilated[r], truths)]
+                     for r in candidates])  # (radii, images)
     out = [np.asarray(m, dtype=bool).copy() for m in masks]
     chosen: dict[int, int] = {}
     for fold in sorted(set(folds.tolist()) - {-1}):
