@@ -47,8 +47,9 @@ notebooks: setup
 	@scratch=$$(mktemp -d); LEUKUTILS_OUTPUT_DIR=$$scratch $(PY) -m pytest $(NOTEBOOKS) --nbval-lax \
 	  --nbval-current-env --nbval-sanitize-with nbval_sanitize.cfg $(ARGS); rc=$$?; rm -rf $$scratch; exit $$rc
 
+# JupyterLab refuses to start as root (as in most containers) unless told --allow-root.
 lab: setup
-	$(VENV)/bin/jupyter lab --notebook-dir=. notebooks/
+	$(VENV)/bin/jupyter lab --notebook-dir=. $$([ "$$(id -u)" = 0 ] && echo --allow-root) notebooks/
 
 bench: setup
 	@set -e; for b in benchmarks/bench_*.py; do echo "== $$b"; $(PY) $$b; done

@@ -19,6 +19,9 @@ def _reproduce(args: argparse.Namespace) -> int:
     except run.NotebookFailed as failure:
         print(f"\nFAILED: {failure}", file=sys.stderr)
         return 1
+    except (run.UnknownNotebook, run.UnknownParameter, FileNotFoundError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     print(run.summary_text(summary))
     return 0
 
@@ -62,7 +65,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     rep = sub.add_parser("reproduce", help="execute the notebooks with papermill and regenerate figures and tables")
-    rep.add_argument("--profile", choices=config.PROFILES, default="smoke")
+    rep.add_argument("--profile", choices=config.profiles(), default=config.DEFAULT_PROFILE,
+                     help="parameter set: the notebooks' own defaults, or leukutils/profiles/<profile>/*.yaml")
     rep.add_argument("--only", action="append", help="notebook numbers, e.g. --only 01,03")
     rep.add_argument("-p", "--param", nargs=2, action="append", metavar=("NAME", "VALUE"),
                      help="a notebook parameter (papermill), repeatable")

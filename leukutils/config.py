@@ -1,28 +1,23 @@
-"""Profiles, paths, seeding and device choice: the one place notebooks read their defaults from.
+"""Profiles, paths, seeding and device choice.
 
-A *profile* is a named set of defaults (``smoke``, ``real``, ``paper``; see ARCHITECTURE.md). The
-defaults of notebook ``NN`` live as data in ``leukutils/profiles/NN.toml``, one table per profile::
-
-    [smoke]
-    epochs = 2
-    [real]
-    epochs = 10
-
-Notebooks declare every parameter in their ``parameters`` cell with ``None`` meaning "take the
-profile's default", then call :func:`notebook_params`, so that papermill ``-p`` overrides win.
+A notebook's ``parameters`` cell holds the default profile's values as literals (``epochs = 2``), so
+that the notebook runs as it stands. Every other *profile* (``real``, ``paper``; see ARCHITECTURE.md)
+is a papermill parameters file per notebook, ``leukutils/profiles/<profile>/<notebook stem>.yaml``,
+holding the values that differ from the defaults; ``leukutils reproduce --profile real`` passes it as
+papermill's ``-f`` would, and ``-p`` overrides go on top (:func:`leukutils.run.notebook_parameters`).
 """
 from __future__ import annotations
 
 import os
 import random
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-PROFILES = ("smoke", "real", "paper")
+#: The profile whose values are the literals of each notebook's parameters cell (the committed run).
+DEFAULT_PROFILE = "smoke"
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 ROOT = PACKAGE_DIR.parent
@@ -40,6 +35,9 @@ CACHE_ENV = "LEUKUTILS_DATA_CACHE"
 #: Environment variable redirecting outputs of notebooks run with ``output_dir=None`` (used by the
 #: notebook tests, so that re-executing a notebook never rewrites the committed figures and tables).
 OUTPUT_ENV = "LEUKUTILS_OUTPUT_DIR"
+#: Environment variable that ``leukutils reproduce`` sets to ``off`` for the notebooks it executes: a
+#: saved notebook keeps every redraw of a progress bar, so there the cells print their own summaries.
+PROGRESS_ENV = "LEUKUTILS_PROGRESS"
 
 
 def cache_dir() -> Path:
@@ -55,43 +53,59 @@ def mirror_dir(mirror: str | os.PathLike | None = None) -> Path | None:
     return Path(value).expanduser().resolve()
 
 
+def profiles() -> list[str]:
+    """Profile names: the default one, then one per folder of parameter files under ``profiles/``."""
+    return [DEFAULT_PROFILE] + sorted(p.name for p in PROFILE_DIR.iterdir() if p.is_dir() and not p.name.startswith("_"))
+
+
 def check_profile(profile: str) -> str:
-    if profile not in PROFILES:
-        raise ValueError(f"unknown profile {profile!r}; choose one of {', '.join(PROFILES)}")
+    """``profile`` if it exists, else a ValueError naming the profiles there are."""
+    if profile not in profiles():
+        raise ValueError(f"unknown profile {profile!r}; choose one of {', '.join(profiles())}")
     return profile
 
 
-def profile_defaults(notebook: str, profile: str) -> dict[str, Any]:
-    """Defaults of notebook ``notebook`` (``"01"``) under ``profile``, read from ``profiles/<notebook>.toml``.
-
-    The ``[common]`` table, if present, holds defaults shared by all profiles; the profile's own table
-    overrides it.
-    """
+def profile_file(notebook: str | os.PathLike, profile: str) -> Path | None:
+    """The papermill parameters file of ``notebook`` (a path or stem, ``"01_dual_cam"``) under ``profile``;
+    None for the default profile, whose values are the notebook's own parameters cell."""
     check_profile(profile)
-    path = PROFILE_DIR / f"{notebook}.toml"
-    if not path.exists():
-        raise FileNotFoundError(f"no profile file for notebook {notebook!r}: expected {path}")
-    with path.open("rb") as handle:
-        tables = tomllib.load(handle)
-    if profile not in tables:
-        raise KeyError(f"{path} has no [{profile}] table")
-    return {**tables.get("common", {}), **tables[profile]}
+    if profile == DEFAULT_PROFILE:
+        return None
+    return PROFILE_DIR / profile / f"{Path(notebook).stem}.yaml"
 
 
-def notebook_params(notebook: str, profile: str = "smoke", **given: Any) -> dict[str, Any]:
-    """Merge a notebook's parameters: values given (not None) win over the profile's defaults.
+def profile_parameters(notebook: str | os.PathLike, profile: str) -> dict[str, Any]:
+    """The values ``profile`` sets for ``notebook``, read from its parameters file ({} for the default
+    profile). A missing file is an error naming the file to write."""
+    import yaml
 
-    Raises ``KeyError`` for a parameter that the profile file does not know, so that a misspelt
-    papermill ``-p`` name is an error rather than silently ignored.
+    path = profile_file(notebook, profile)
+    if path is None:
+        return {}
+    if not path.is_file():
+        raise FileNotFoundError(f"profile {profile!r} has no parameters file for {Path(notebook).stem}: "
+                                f"expected {path} (a YAML mapping of parameter names to values, {{}} for none)")
+    with path.open() as handle:
+        values = yaml.safe_load(handle) or {}
+    if not isinstance(values, dict):
+        raise ValueError(f"{path}: a parameters file must be a YAML mapping of names to values")
+    return values
+
+
+def notebook_parameters(notebook: str, namespace: dict[str, Any]) -> dict[str, Any]:
+    """The values of a notebook's parameters, read from its namespace after the parameters cell (and
+    papermill's injected one) ran: ``parameters = config.notebook_parameters("01_dual_cam", globals())``.
+
+    The names are those of the parameters cell of ``notebooks/<notebook>.ipynb``; the dict is what a
+    model card or a run key records.
     """
-    defaults = profile_defaults(notebook, profile)
-    unknown = sorted(set(given) - set(defaults) - {"seed", "device", "data_dir", "output_dir", "profile"})
-    if unknown:
-        raise KeyError(f"notebook {notebook}: unknown parameter(s) {unknown}; known: {sorted(defaults)}")
-    merged = dict(defaults)
-    merged.update({k: v for k, v in given.items() if v is not None})
-    merged["profile"] = profile
-    return merged
+    from .run import notebook_parameter_names
+
+    names = notebook_parameter_names(NOTEBOOKS_DIR / f"{notebook}.ipynb")
+    missing = [name for name in names if name not in namespace]
+    if missing:
+        raise NameError(f"{notebook}: parameters {missing} are not defined; run the parameters cell first")
+    return {name: namespace[name] for name in names}
 
 
 @dataclass(frozen=True)
@@ -118,6 +132,37 @@ def output_dirs(output_dir: str | os.PathLike | None = None) -> OutputDirs:
     for folder in (dirs.figures, dirs.tables, dirs.models):
         folder.mkdir(parents=True, exist_ok=True)
     return dirs
+
+
+def setup_notebook(parameters: dict[str, Any]):
+    """The set-up of every notebook: seed Python, NumPy and torch with ``parameters["seed"]``, set torch's
+    CPU threads (``threads``, when given and non-zero), choose the device and the output folders.
+
+    Returns
+    -------
+    device : torch.device
+    dirs : OutputDirs
+    """
+    import warnings
+
+    import torch
+
+    from .models.weights import PretrainedWeightsUnavailable
+
+    seed_everything(parameters.get("seed", 0))
+    if parameters.get("threads"):
+        torch.set_num_threads(int(parameters["threads"]))
+    warnings.filterwarnings("once", category=PretrainedWeightsUnavailable)
+    return choose_device(parameters.get("device", "auto")), output_dirs(parameters.get("output_dir"))
+
+
+def progress_bar(iterable=None, *, enabled: bool = True, **kwargs):
+    """A plain-text ``tqdm`` progress bar (it needs no widgets, in a terminal or in JupyterLab), off when
+    ``enabled`` is False or ``$LEUKUTILS_PROGRESS`` is ``off`` (runs executed by papermill)."""
+    from tqdm import tqdm
+
+    disable = not enabled or os.environ.get(PROGRESS_ENV, "").lower() == "off"
+    return tqdm(iterable, disable=disable, **kwargs)
 
 
 def seed_everything(seed: int = 0, deterministic: bool = True) -> None:

@@ -1,8 +1,12 @@
-"""Write figures and tables under their REPRODUCTION.md ids, atomically and deterministically.
+"""Write figures and tables under their REPRODUCTION.md ids, atomically and deterministically, and join
+the papers' reported values onto them.
 
 ``save_figure(fig, "P1-F5", "confusion_matrix", dirs.figures)`` → ``figures/P1-F5_confusion_matrix.png``;
 ``save_table(df, "P1-T1", "metrics", dirs.tables)`` → ``tables/P1-T1_metrics.csv`` and ``.md``.
 Tables are written with a fixed float format so that the same numbers give the same bytes.
+``publish_table`` saves a table and returns its printable form (one notebook step);
+``paper_values("P1-T1", models, metrics)`` reads the papers' numbers from ``paper_values.csv``, the one
+file that holds them, aligned to a table's rows.
 """
 from __future__ import annotations
 
@@ -11,10 +15,13 @@ import re
 import tempfile
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 _ID = re.compile(r"^(P[123]-[A-Z]+\d*|X-T\d+|D-[A-Z]+\d*)$")
 FLOAT_FORMAT = "%.4f"
+#: The values the three papers report, one per row: artefact id, row key, column, value, where in the paper.
+PAPER_VALUES = Path(__file__).resolve().parent / "paper_values.csv"
 
 
 def artefact_name(artefact_id: str, slug: str) -> str:
@@ -75,3 +82,45 @@ def save_table(table: pd.DataFrame, artefact_id: str, slug: str, out_dir: str | 
 def with_ci(value: float, low: float, high: float, digits: int = 3) -> str:
     """``0.912 [0.880, 0.940]``: a point estimate with its 95 % interval, as one table cell."""
     return f"{value:.{digits}f} [{low:.{digits}f}, {high:.{digits}f}]"
+
+
+def publish_table(table: pd.DataFrame, artefact_id: str, slug: str, out_dir: str | os.PathLike,
+                  show: list[str] | None = None, float_format: str = FLOAT_FORMAT) -> str:
+    """Save ``table`` (:func:`save_table`) and return it as Markdown, rounded as written, for printing.
+
+    ``show`` selects the columns printed (all by default); the saved files always hold every column.
+    """
+    save_table(table, artefact_id, slug, out_dir, float_format)
+    shown = table if show is None else table[show]
+    return format_table(shown, float_format).to_markdown(index=False)
+
+
+def _paper_table() -> pd.DataFrame:
+    return pd.read_csv(PAPER_VALUES, dtype={"artefact": str, "key": str, "column": str, "value": float,
+                                             "source": str}, keep_default_na=False)
+
+
+def paper_values(artefact_id: str, keys, columns) -> np.ndarray:
+    """The papers' values for the rows of a table: ``paper_values("P1-T1", t["model"], t["metric"])``.
+
+    Parameters
+    ----------
+    artefact_id : id in ``paper_values.csv`` (``"P1-T1"``); an id it does not hold is an error.
+    keys, columns : sequences of equal length (or one string, repeated), the row key and the column
+        of each table row, as spelt in ``paper_values.csv``.
+
+    Returns
+    -------
+    (n,) float64 array, NaN where the paper gives no number.
+    """
+    table = _paper_table()
+    rows = table[table["artefact"] == artefact_id]
+    if rows.empty:
+        raise KeyError(f"{PAPER_VALUES.name} holds no value for {artefact_id!r}; its artefacts are "
+                       f"{', '.join(sorted(table['artefact'].unique()))}")
+    keys = [keys] if isinstance(keys, str) else list(keys)
+    columns = [columns] * len(keys) if isinstance(columns, str) else list(columns)
+    if len(keys) != len(columns):
+        raise ValueError(f"paper_values: {len(keys)} keys but {len(columns)} columns")
+    lookup = {(k, c): v for k, c, v in zip(rows["key"], rows["column"], rows["value"])}
+    return np.array([lookup.get((str(k), str(c)), np.nan) for k, c in zip(keys, columns)], dtype=np.float64)

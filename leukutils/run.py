@@ -1,14 +1,18 @@
 """Execute the compendium's notebooks with papermill: ``leukutils reproduce``.
 
-The ``smoke`` profile regenerates the committed ``figures/``, ``tables/`` and executed notebooks;
-every other profile (or a smoke run given ``output_root``) writes under ``runs/<profile>-<stamp>/``
-and never over the committed outputs. Each notebook is executed into the run folder first, with its
+The default profile (the literals of each notebook's parameters cell) regenerates the committed
+``figures/``, ``tables/`` and executed notebooks; every other profile (or a default run given
+``output_root``) writes under ``runs/<profile>-<stamp>/`` and never over the committed outputs. A
+profile is a papermill parameters file per notebook (:func:`leukutils.config.profile_parameters`);
+``-p`` values go on top, and a name that is not a parameter of the notebook stops the run before any
+notebook starts. Each notebook is executed into the run folder first, with its
 own log, and copied back over ``notebooks/`` only when it succeeded, so a failing notebook stays
 where it can be inspected and the committed one is untouched.
 """
 from __future__ import annotations
 
 import ast
+import os
 import shutil
 import sys
 import time
@@ -23,6 +27,14 @@ from . import config
 
 KERNEL = "python3"
 STANDARD_PARAMETERS = ("profile", "seed", "device", "data_dir", "output_dir")
+
+
+class UnknownNotebook(ValueError):
+    """``--only`` named a notebook number that does not exist."""
+
+
+class UnknownParameter(ValueError):
+    """A parameter name (from ``-p`` or a profile file) that the notebook's parameters cell lacks."""
 
 
 class NotebookFailed(RuntimeError):
@@ -47,15 +59,41 @@ def list_notebooks(only: Iterable[str] | None = None, folder: Path | None = None
     """Numbered notebooks ``NN_*.ipynb`` in order; ``only`` keeps those whose number is listed (``["01", "3"]``)."""
     folder = folder or config.NOTEBOOKS_DIR
     notebooks = sorted(p for p in folder.glob("[0-9][0-9]_*.ipynb"))
+    if not notebooks:
+        raise FileNotFoundError(f"no notebooks NN_*.ipynb in {folder}")
     if only:
         wanted = {str(o).strip().zfill(2) for item in only for o in str(item).split(",") if str(o).strip()}
         unknown = wanted - {p.name[:2] for p in notebooks}
         if unknown:
-            raise ValueError(f"no notebook numbered {sorted(unknown)} in {folder}; have {[p.name for p in notebooks]}")
+            raise UnknownNotebook(f"no notebook numbered {', '.join(sorted(unknown))}; the notebooks are "
+                             f"{', '.join(p.name for p in notebooks)}")
         notebooks = [p for p in notebooks if p.name[:2] in wanted]
-    if not notebooks:
-        raise FileNotFoundError(f"no notebooks NN_*.ipynb in {folder}")
     return notebooks
+
+
+def notebook_parameter_names(notebook: Path) -> list[str]:
+    """Names assigned in the notebook's cell tagged ``parameters`` (papermill's own reading of it)."""
+    import papermill as pm
+
+    return list(pm.inspect_notebook(str(notebook)))
+
+
+def notebook_parameters(notebook: Path, profile: str, given: dict[str, Any] | None = None) -> dict[str, Any]:
+    """What papermill injects into ``notebook``: the profile's parameters file, then ``given`` on top.
+
+    Raises :class:`UnknownParameter`, naming the notebook and listing its parameters, when a name is
+    not a parameter of the notebook (misspelt, or belonging to another notebook).
+    """
+    values = {**config.profile_parameters(notebook, profile), **(given or {})}
+    known = notebook_parameter_names(notebook)
+    unknown = [name for name in values if name not in known]
+    if unknown:
+        source = config.profile_file(notebook, profile)
+        where = f" (profile file {source.relative_to(config.ROOT) if source.is_relative_to(config.ROOT) else source})" \
+            if source is not None and any(name in config.profile_parameters(notebook, profile) for name in unknown) else ""
+        raise UnknownParameter(f"{notebook.name} has no parameter {', '.join(map(repr, unknown))}{where}; "
+                               f"its parameters are: {', '.join(known)}")
+    return values
 
 
 def parse_value(text: str) -> Any:
@@ -68,8 +106,9 @@ def parse_value(text: str) -> Any:
 
 
 def run_folder(profile: str, output_root: str | Path | None = None, stamp: str | None = None) -> Path | None:
-    """``runs/<profile>-<stamp>/`` for non-smoke runs (or when ``output_root`` is given), else None."""
-    if profile == "smoke" and output_root is None:
+    """``runs/<profile>-<stamp>/`` for runs other than the committed default one (or when ``output_root``
+    is given), else None."""
+    if profile == config.DEFAULT_PROFILE and output_root is None:
         return None
     stamp = stamp or datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
     base = Path(output_root) if output_root is not None else config.RUNS_DIR
@@ -98,57 +137,79 @@ def execute(notebook: Path, executed: Path, parameters: dict[str, Any], log: Pat
     """Execute one notebook with papermill into ``executed``, its cell output streamed to ``log``."""
     import papermill as pm
 
-    known = pm.inspect_notebook(str(notebook))
-    unknown = sorted(set(parameters) - set(known))
-    if unknown:
-        print(f"  note: {notebook.name} has no parameter(s) {unknown}; not passed", file=sys.stderr)
-    passed = {k: v for k, v in parameters.items() if k in known}
     executed.parent.mkdir(parents=True, exist_ok=True)
     log.parent.mkdir(parents=True, exist_ok=True)
+    previous = os.environ.get(config.PROGRESS_ENV)
+    os.environ[config.PROGRESS_ENV] = "off"  # the kernel inherits it: no redrawn bars in saved notebooks
     with log.open("w") as handle:
         try:
-            pm.execute_notebook(str(notebook), str(executed), parameters=passed, kernel_name=kernel,
+            pm.execute_notebook(str(notebook), str(executed), parameters=parameters, kernel_name=kernel,
                                 cwd=str(notebook.parent), progress_bar=False, log_output=True,
                                 stdout_file=handle, stderr_file=handle, execution_timeout=timeout)
         except Exception as error:
             detail = _failure_detail(error)
             handle.write("\n" + detail + "\n")
             raise NotebookFailed(notebook, executed, log, detail) from error
+        finally:
+            if previous is None:
+                os.environ.pop(config.PROGRESS_ENV, None)
+            else:
+                os.environ[config.PROGRESS_ENV] = previous
 
 
-def reproduce(profile: str = "smoke", only: Iterable[str] | None = None, params: dict[str, Any] | None = None,
-              data_dir: str | None = None, device: str = "auto", output_root: str | Path | None = None,
-              kernel: str = KERNEL, progress: bool = True) -> pd.DataFrame:
-    """Run the notebooks in order; return the summary table. Stops at the first failing notebook
-    (raising :class:`NotebookFailed` after printing the summary so far)."""
-    from tqdm.auto import tqdm
+def _relative_papermill_paths(executed: Path) -> None:
+    """Papermill records the absolute input and output paths in the notebook's metadata; the committed
+    notebook keeps only their names, so that it says nothing about the machine that ran it."""
+    import nbformat
 
+    nb = nbformat.read(executed, as_version=4)
+    record = nb.metadata.get("papermill", {})
+    for key in ("input_path", "output_path"):
+        if record.get(key):
+            record[key] = Path(record[key]).name
+    nbformat.write(nb, executed)
+
+
+def reproduce(profile: str = config.DEFAULT_PROFILE, only: Iterable[str] | None = None,
+              params: dict[str, Any] | None = None, data_dir: str | None = None, device: str = "auto",
+              output_root: str | Path | None = None, kernel: str = KERNEL, progress: bool = True) -> pd.DataFrame:
+    """Run the notebooks in order; return the summary table.
+
+    Every notebook's parameters (profile file + ``params``, see :func:`notebook_parameters`) are checked
+    before the first one starts. Stops at the first failing notebook (raising :class:`NotebookFailed`
+    after printing the summary so far).
+    """
     config.check_profile(profile)
     notebooks = list_notebooks(only)
     run_dir = run_folder(profile, output_root)
-    work_dir = run_dir or (config.RUNS_DIR / f"smoke-{datetime.now(timezone.utc).strftime('%Y%m%d-%H%M%S')}").resolve()
-    out = config.output_dirs(run_dir) if run_dir else config.output_dirs(None)
-    parameters: dict[str, Any] = {"profile": profile, "device": device}
+    standard: dict[str, Any] = {}
+    if profile != config.DEFAULT_PROFILE:
+        standard["profile"] = profile
+    if device != "auto":
+        standard["device"] = device
     if data_dir:
-        parameters["data_dir"] = str(Path(data_dir).expanduser().resolve())
+        standard["data_dir"] = str(Path(data_dir).expanduser().resolve())
     if run_dir:
-        parameters["output_dir"] = str(run_dir)
-    parameters.update(params or {})
+        standard["output_dir"] = str(run_dir)
+    plan = {notebook: notebook_parameters(notebook, profile, {**standard, **(params or {})}) for notebook in notebooks}
+    work_dir = run_dir or (config.RUNS_DIR / f"{profile}-{datetime.now(timezone.utc).strftime('%Y%m%d-%H%M%S')}").resolve()
+    out = config.output_dirs(run_dir)
     results: list[NotebookResult] = []
-    bar = tqdm(notebooks, desc=f"reproduce ({profile})", unit="notebook", disable=not progress)
+    bar = config.progress_bar(notebooks, enabled=progress, desc=f"reproduce ({profile})", unit="notebook")
     for notebook in bar:
         bar.set_postfix_str(notebook.name)
         executed = work_dir / "notebooks" / notebook.name
         log = work_dir / "logs" / f"{notebook.stem}.log"
         start = time.time()
         try:
-            execute(notebook, executed, parameters, log, kernel)
+            execute(notebook, executed, plan[notebook], log, kernel)
         except NotebookFailed:
             results.append(NotebookResult(notebook.name, profile, round(time.time() - start, 1), "FAILED",
                                           _count_outputs([out.figures, out.tables], start), str(executed)))
             print(summary_text(results), file=sys.stderr)
             raise
-        if run_dir is None:  # the committed smoke run: the executed notebook replaces the committed one
+        _relative_papermill_paths(executed)
+        if run_dir is None:  # the committed default run: the executed notebook replaces the committed one
             shutil.copyfile(executed, notebook)
         results.append(NotebookResult(notebook.name, profile, round(time.time() - start, 1), "ok",
                                       _count_outputs([out.figures, out.tables], start),

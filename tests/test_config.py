@@ -9,29 +9,32 @@ from leukutils import config
 
 @pytest.fixture
 def profiles(tmp_path, monkeypatch):
-    (tmp_path / "99.toml").write_text('[common]\nepochs = 5\nwidth = 8\n[smoke]\nepochs = 1\n[real]\n[paper]\nepochs = 50\n')
+    (tmp_path / "real").mkdir()
+    (tmp_path / "real" / "99_toy.yaml").write_text("epochs: 5\nwidth: [8, 16]\n")
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "empty" / "99_toy.yaml").write_text("# nothing differs\n")
     monkeypatch.setattr(config, "PROFILE_DIR", tmp_path)
     return tmp_path
 
 
-def test_profile_overrides_common(profiles):
-    assert config.profile_defaults("99", "smoke") == {"epochs": 1, "width": 8}
-    assert config.profile_defaults("99", "real") == {"epochs": 5, "width": 8}
-    assert config.profile_defaults("99", "paper")["epochs"] == 50
+def test_profiles_are_the_default_and_one_per_folder(profiles):
+    assert config.profiles() == [config.DEFAULT_PROFILE, "empty", "real"]
 
 
-def test_given_values_win_and_none_means_default(profiles):
-    params = config.notebook_params("99", "smoke", epochs=None, width=16)
-    assert params["epochs"] == 1 and params["width"] == 16 and params["profile"] == "smoke"
+def test_profile_parameters_read_the_yaml_file(profiles):
+    assert config.profile_parameters("99_toy", "real") == {"epochs": 5, "width": [8, 16]}
+    assert config.profile_parameters("notebooks/99_toy.ipynb", "empty") == {}
+    assert config.profile_parameters("99_toy", config.DEFAULT_PROFILE) == {}
 
 
-def test_unknown_parameter_and_profile_are_errors(profiles):
-    with pytest.raises(KeyError, match="widht"):
-        config.notebook_params("99", "smoke", widht=3)
-    with pytest.raises(ValueError, match="unknown profile"):
-        config.profile_defaults("99", "fast")
-    with pytest.raises(FileNotFoundError):
-        config.profile_defaults("98", "smoke")
+def test_unknown_profile_and_missing_file_are_errors(profiles):
+    with pytest.raises(ValueError, match="unknown profile 'fast'.*real"):
+        config.profile_parameters("99_toy", "fast")
+    with pytest.raises(FileNotFoundError, match="98_other.yaml"):
+        config.profile_parameters("98_other", "real")
+    (profiles / "real" / "97_list.yaml").write_text("- 1\n- 2\n")
+    with pytest.raises(ValueError, match="mapping"):
+        config.profile_parameters("97_list", "real")
 
 
 def test_seed_everything_repeats_draws():
@@ -59,11 +62,30 @@ def test_output_dirs(tmp_path, monkeypatch):
     assert config.output_dirs(None).figures == tmp_path / "scratch" / "figures"
 
 
-def test_every_committed_profile_file_has_the_three_profiles():
-    files = sorted(config.PROFILE_DIR.glob("*.toml"))
+def test_every_key_of_every_profile_file_is_a_parameter_of_its_notebook():
+    from leukutils import run
+
+    notebooks = {p.stem: p for p in run.list_notebooks()}
+    files = sorted(config.PROFILE_DIR.glob("*/*.yaml"))
+    assert files, "no profile files found"
     for path in files:
-        for profile in config.PROFILES:
-            assert isinstance(config.profile_defaults(path.stem, profile), dict), path
+        assert path.stem in notebooks, f"{path} names no notebook; notebooks are {sorted(notebooks)}"
+        names = set(run.notebook_parameter_names(notebooks[path.stem]))
+        unknown = set(config.profile_parameters(path.stem, path.parent.name)) - names
+        assert not unknown, f"{path}: {sorted(unknown)} are not parameters of {path.stem}"
+    for profile in config.profiles()[1:]:  # every profile covers every notebook
+        assert {p.stem for p in (config.PROFILE_DIR / profile).glob("*.yaml")} == set(notebooks), profile
+
+
+def test_notebook_parameters_reads_the_parameters_cell_names_from_a_namespace():
+    namespace = {"profile": "smoke", "seed": 3, "device": "cpu", "data_dir": None, "output_dir": None,
+                 "examples_per_class": 2, "side_by_side": 6, "realism_images": 24, "recovery_images": 24,
+                 "cnmc_subjects": 8, "cnmc_cells": 40, "np": np}
+    values = config.notebook_parameters("00_data", namespace)
+    assert values["seed"] == 3 and "np" not in values and len(values) == 11
+    del namespace["cnmc_cells"]
+    with pytest.raises(NameError, match="cnmc_cells"):
+        config.notebook_parameters("00_data", namespace)
 
 
 def test_environment_yml_carries_the_lock_file_pins():

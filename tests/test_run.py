@@ -23,6 +23,8 @@ def folders(tmp_path, monkeypatch):
     monkeypatch.setattr(config, "FIGURES_DIR", tmp_path / "figures")
     monkeypatch.setattr(config, "TABLES_DIR", tmp_path / "tables")
     monkeypatch.delenv(config.OUTPUT_ENV, raising=False)
+    monkeypatch.setattr(config, "PROFILE_DIR", tmp_path / "profiles")
+    (tmp_path / "profiles" / "real").mkdir(parents=True)
     return notebooks
 
 
@@ -37,7 +39,7 @@ def test_list_and_only(folders):
         _notebook(folders / name, "x = 1")
     assert [p.name for p in run.list_notebooks()] == ["00_a.ipynb", "01_b.ipynb", "03_c.ipynb"]
     assert [p.name for p in run.list_notebooks(["01,3"])] == ["01_b.ipynb", "03_c.ipynb"]
-    with pytest.raises(ValueError, match="02"):
+    with pytest.raises(run.UnknownNotebook, match="02.*00_a.ipynb, 01_b.ipynb, 03_c.ipynb"):
         run.list_notebooks(["02"])
 
 
@@ -47,6 +49,7 @@ def test_parse_value():
 
 def test_real_profile_writes_under_runs_with_parameters(folders, tmp_path):
     _notebook(folders / "01_toy.ipynb", WRITE.format(tables=tmp_path / "tables"))
+    (tmp_path / "profiles" / "real" / "01_toy.yaml").write_text("size: 7\n")
     before = (folders / "01_toy.ipynb").read_bytes()
     summary = run.reproduce(profile="real", params={"size": 5}, progress=False)
     assert list(summary["status"]) == ["ok"]
@@ -74,3 +77,28 @@ def test_cli_reproduce_smoke_replaces_notebook_and_reports(folders, tmp_path, ca
     assert "done" in (folders / "01_toy.ipynb").read_text()  # executed notebook copied back
     out = capsys.readouterr().out
     assert "01_toy.ipynb" in out and "ok" in out
+
+
+def test_unknown_parameter_stops_before_any_notebook_runs(folders, tmp_path, capsys):
+    _notebook(folders / "00_first.ipynb", WRITE.format(tables=tmp_path / "tables"))
+    _notebook(folders / "01_second.ipynb", "x = 1")
+    assert main(["reproduce", "--quiet", "-p", "sise", "3"]) == 2
+    err = capsys.readouterr().err
+    assert "00_first.ipynb has no parameter 'sise'" in err and "size" in err and "Traceback" not in err
+    assert not (tmp_path / "tables" / "t.csv").exists() and not (tmp_path / "runs").exists()
+
+
+def test_only_a_missing_notebook_is_one_line_naming_those_that_exist(folders, capsys):
+    _notebook(folders / "00_first.ipynb", "x = 1")
+    assert main(["reproduce", "--quiet", "--only", "07"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "07" in err and "00_first.ipynb" in err
+
+
+def test_default_run_injects_nothing_and_records_no_absolute_path(folders, tmp_path):
+    _notebook(folders / "01_toy.ipynb", WRITE.format(tables=tmp_path / "tables"))
+    run.reproduce(progress=False)
+    nb = nbformat.read(folders / "01_toy.ipynb", as_version=4)
+    assert not any("injected-parameters" in c.metadata.get("tags", []) for c in nb.cells)
+    assert nb.metadata["papermill"]["input_path"] == "01_toy.ipynb"
+    assert str(tmp_path) not in nbformat.writes(nb).replace(str(tmp_path / "tables"), "")

@@ -243,8 +243,7 @@ def verify(name: str, root: str | os.PathLike | None = None, mirror: str | os.Pa
     problems: list[str] = []
     items = sorted(hashes.items())
     if progress:
-        from tqdm.auto import tqdm
-        items = tqdm(items, desc=f"verify {dataset.name}", unit="file")
+        items = config.progress_bar(items, desc=f"verify {dataset.name}", unit="file")
     for rel, digest in items:
         path = root / rel
         if not path.is_file():
@@ -334,8 +333,7 @@ def fetch(name: str, mirror: str | os.PathLike | None = None, progress: bool = T
                            registry={rel: f"sha256:{digest}" for rel, digest in hashes.items()},
                            urls={rel: base_url + urllib.parse.quote(rel) for rel in hashes},
                            retry_if_failed=2)
-    from tqdm.auto import tqdm
-    for rel in tqdm(sorted(hashes), desc=f"fetch {dataset.name}", unit="file", disable=not progress):
+    for rel in config.progress_bar(sorted(hashes), enabled=progress, desc=f"fetch {dataset.name}", unit="file"):
         try:
             if downloader is None:
                 fetcher.fetch(rel)
