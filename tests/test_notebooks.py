@@ -1,5 +1,6 @@
-"""Structure of the committed notebooks: a tagged parameters cell, the artefact ids named at the top,
-and every named artefact present in figures/ or tables/. (Their outputs are checked by nbval.)"""
+"""The numbered notebooks: their structure, and that executing each one (default profile, through the
+runner) writes every artefact its first cell names. Their outputs are compared with the committed ones
+by nbval (``make test``)."""
 import re
 
 import nbformat
@@ -8,7 +9,8 @@ import pytest
 from leukutils import config, run
 
 NOTEBOOKS = run.list_notebooks() if list(config.NOTEBOOKS_DIR.glob("[0-9][0-9]_*.ipynb")) else []
-ID = re.compile(r"\b(P[123]-(?:T|F|M|A|TA|X)\d+|D-[FT]\d+)\b")
+ID = re.compile(r"\b(P[123]-(?:T|F|M|A|TA|X)\d+|D-[FT]\d+|X-T\d+)\b")
+MACHINE_PATH = re.compile(r"(/work/|/home/|/tmp/|/root/|PosixPath\()")
 
 
 def test_there_are_notebooks():
@@ -24,15 +26,36 @@ def test_notebook_structure(path):
     source = tagged[0].source
     for name in run.STANDARD_PARAMETERS:
         assert re.search(rf"^{name}\s*=", source, re.M), f"parameters cell lacks {name}"
+    assert not re.search(r"^\w+\s*=\s*None\s*(#.*)?$", source.split("output_dir")[-1], re.M), \
+        "parameters hold the default profile's values as literals, not None"
     others = [c.source for c in nb.cells if c.cell_type == "code" and c is not tagged[0]]
     assert not any("os.environ" in s for s in others), "only the parameters cell may read the environment"
+    assert not any("matplotlib.use" in s for s in others), "figures must show in the notebook"
+    headings = [c for c in nb.cells if c.cell_type == "markdown" and re.search(r"^## ", c.source, re.M)]
+    assert len(headings) >= 3, "a notebook has section headings"
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
-def test_named_artefacts_are_regenerated(path):
+def test_committed_notebook_shows_no_machine_path(path):
     nb = nbformat.read(path, as_version=4)
-    named = set(ID.findall(nb.cells[0].source))
-    assert named, "the first cell names no artefact id"
-    written = {f.name.split("_")[0] for d in (config.FIGURES_DIR, config.TABLES_DIR) for f in d.glob("*_*.*")}
-    missing = sorted(named - written)
-    assert not missing, f"{path.name} names {missing} but figures/ and tables/ hold none of them"
+    for index, cell in enumerate(nb.cells):
+        for output in cell.get("outputs", []):
+            text = output.get("text", "") + str(output.get("data", {}).get("text/plain", ""))
+            assert not MACHINE_PATH.search(text), f"cell {index} prints a path of the machine: {text[:200]!r}"
+            assert "TqdmWarning" not in text, f"cell {index}: {text[:200]!r}"
+    assert not MACHINE_PATH.search(str(nb.metadata.get("papermill", {})))
+
+
+@pytest.mark.slow
+def test_each_notebook_writes_the_artefacts_it_names(tmp_path):
+    """Execute every notebook (default profile) into a scratch run folder and check that each writes
+    every artefact id its first cell names, there and not into the committed folders."""
+    summary = run.reproduce(output_root=tmp_path, progress=False)
+    assert list(summary["status"]) == ["ok"] * len(NOTEBOOKS)
+    (run_dir,) = tmp_path.iterdir()
+    written = {f.name.split("_")[0] for d in ("figures", "tables") for f in (run_dir / d).glob("*_*.*")}
+    for path in NOTEBOOKS:
+        named = set(ID.findall(nbformat.read(path, as_version=4).cells[0].source))
+        assert named, f"{path.name}: the first cell names no artefact id"
+        missing = sorted(named - written)
+        assert not missing, f"{path.name} names {missing} but its run wrote none of them"
