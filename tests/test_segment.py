@@ -48,9 +48,10 @@ def test_steps_are_returned_in_order():
     mask, steps = segment.segment_nuclei(image, return_steps=True)
     assert list(steps)[0] == "colour constancy" and list(steps)[-1] == "area filter"
     np.testing.assert_array_equal(steps["area filter"], mask)
-    # colour constancy of the fast path equals the package's reference function
-    from leukutils.preprocess import colour_constancy
-    np.testing.assert_array_equal(steps["colour constancy"], colour_constancy(image))
+    # grey world: after colour constancy the three channel means agree (to the 1 level lost by flooring)
+    means = steps["colour constancy"].reshape(-1, 3).mean(axis=0)
+    assert means.max() - means.min() <= 1.0 and np.ptp(image.reshape(-1, 3).mean(axis=0)) > 20
+    assert steps["magenta × saturation"].dtype == np.uint8
 
 
 def test_constant_and_empty_images_give_an_empty_mask():

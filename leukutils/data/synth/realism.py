@@ -4,7 +4,8 @@
   field and for its darkest pixels (nuclei), to compare a synthetic set with a real one.
 * :func:`otsu_nucleus` / :func:`nucleus_recovery` – a plain Otsu threshold on a nucleus-contrast channel
   (CMYK magenta × HSV saturation) and the share of images whose nucleus it recovers with IoU ≥ 0.8 against
-  the ground-truth mask: a check that nuclei stand out the way they do in real stained smears.
+  the ground-truth mask (:func:`leukutils.metrics.mask_scores`): a check that nuclei stand out the way
+  they do in real stained smears.
 """
 from __future__ import annotations
 
@@ -14,6 +15,9 @@ import cv2
 import numpy as np
 import pandas as pd
 from skimage.filters import threshold_otsu
+
+from ...metrics import mask_scores
+from ...preprocess import nucleus_enhancement
 
 
 def _hsv(image: np.ndarray) -> np.ndarray:
@@ -76,27 +80,16 @@ def hsv_statistics(images: Iterable[np.ndarray], dark_fraction: float = 0.1) -> 
                 background_value=float(np.mean(background)))
 
 
-def nucleus_contrast(image: np.ndarray) -> np.ndarray:
-    """(H, W) float32 in [0, 1]: CMYK magenta × HSV saturation, high on stained nuclei."""
-    rgb = image.astype(np.float32) / 255.0
-    k_complement = rgb.max(axis=-1)                         # 1 - K
-    magenta = np.where(k_complement > 1e-6, (k_complement - rgb[..., 1]) / np.maximum(k_complement, 1e-6), 0)
-    saturation = _hsv(image)[..., 1]
-    return (magenta * saturation).astype(np.float32)
-
-
 def otsu_nucleus(image: np.ndarray) -> np.ndarray:
-    """(H, W) bool: Otsu threshold of :func:`nucleus_contrast` (no filtering, no morphology)."""
-    channel = nucleus_contrast(image)
+    """(H, W) bool: Otsu threshold of the nucleus contrast (no filtering, no morphology).
+
+    ``image``: (H, W, 3) uint8 RGB. The contrast is :func:`leukutils.preprocess.nucleus_enhancement`
+    (float32, CMYK magenta × HSV saturation); a constant contrast gives an all-False mask.
+    """
+    channel = nucleus_enhancement(image)
     if channel.max() - channel.min() < 1e-6:
         return np.zeros(channel.shape, bool)
     return channel > threshold_otsu(channel)
-
-
-def iou(a: np.ndarray, b: np.ndarray) -> float:
-    """Intersection over union of two boolean masks (1.0 when both are empty)."""
-    union = np.logical_or(a, b).sum()
-    return float(np.logical_and(a, b).sum() / union) if union else 1.0
 
 
 def nucleus_recovery(images: Iterable[np.ndarray], nuclei: Iterable[np.ndarray], threshold: float = 0.8
@@ -106,7 +99,7 @@ def nucleus_recovery(images: Iterable[np.ndarray], nuclei: Iterable[np.ndarray],
     ``images``: (H, W, 3) uint8; ``nuclei``: matching (H, W) bool ground-truth nucleus masks.
     Returns ``n_images``, ``mean_iou``, ``median_iou`` and ``recovered`` (share with IoU ≥ ``threshold``).
     """
-    scores = np.array([iou(otsu_nucleus(im), np.asarray(m, bool)) for im, m in zip(images, nuclei)])
+    scores = np.array([mask_scores(otsu_nucleus(im), np.asarray(m, bool))["iou"] for im, m in zip(images, nuclei)])
     if scores.size == 0:
         raise ValueError("nucleus_recovery: no images")
     return dict(n_images=int(scores.size), mean_iou=float(scores.mean()), median_iou=float(np.median(scores)),
