@@ -18,6 +18,8 @@ mask into the "segmented" classifier input (nucleus kept, everything else black)
 All functions take (H, W, 3) uint8 RGB images and (H, W) boolean masks and use OpenCV for the
 per-pixel work. :func:`segment_nuclei_skimage` renders steps 3–7 with scikit-image and SciPy instead
 (on the float enhancement of step 2), kept as the reference for tests and ``benchmarks/bench_segment.py``.
+Reading classifier inputs from files (:class:`ClassifierInput`) builds on
+:class:`leukutils.data.readers.ImageLoader`, which does the reading and caching.
 """
 from __future__ import annotations
 
@@ -27,6 +29,7 @@ from typing import Sequence
 import cv2
 import numpy as np
 
+from .data.readers import ImageLoader
 from .metrics import mask_scores
 from .preprocess import _check_rgb_uint8 as _check_rgb
 from .preprocess import colour_constancy, nucleus_enhancement
@@ -265,45 +268,38 @@ def segment_many(images, **params) -> SegmentationRun:
     return SegmentationRun(masks, np.array([nucleus_found(m) for m in masks], bool))
 
 
-class ClassifierInput:
+class ClassifierInput(ImageLoader):
     """Reads a classifier's input image from a file: raw, or segmented (nucleus only), optionally corrupted.
 
-    Use as the ``loader`` of :class:`leukutils.data.torch_datasets.ImageDataset`. ``corruption`` (an
-    albumentations transform, e.g. :func:`leukutils.preprocess.robustness_corruption`) is applied to
-    the raw image *before* segmentation, as noise from the microscope would be. Whether a nucleus was
-    found is recorded per file in ``found``; an image without one enters the classifier all black and
-    is counted in :attr:`n_empty` rather than dropped.
+    Use as the ``loader`` of :class:`leukutils.data.torch_datasets.ImageDataset`. Reading and caching
+    are :class:`leukutils.data.readers.ImageLoader`'s; this class adds the preparation.
+    ``corruption`` (an albumentations transform, e.g. :func:`leukutils.preprocess.robustness_corruption`)
+    is applied to the raw image *before* segmentation, as noise from the microscope would be. Whether a
+    nucleus was found is recorded per file in ``found``; an image without one enters the classifier all
+    black and is counted in :attr:`n_empty` rather than dropped.
 
     Parameters
     ----------
     segmented : True for the segmented input (:func:`apply_mask` of :func:`segment_nuclei`), False
         for the raw image.
     corruption : optional callable ``corruption(image=...)["image"]`` on uint8 RGB.
-    cache : keep the segmentation of each file in memory (only used without corruption).
+    cache : keep the prepared image of each file in memory (only used without corruption).
     params : passed to :func:`segment_nuclei`.
     """
 
     def __init__(self, segmented: bool = True, corruption=None, cache: bool = True, **params):
-        from .data.readers import load_image
-
-        self.load = load_image
+        super().__init__(cache=cache and corruption is None)
         self.segmented, self.corruption, self.params = segmented, corruption, params
         self.found: dict[str, bool] = {}
-        self._cache: dict[str, np.ndarray] | None = {} if cache and corruption is None else None
 
-    def __call__(self, path) -> np.ndarray:
-        key = str(path)
-        if self._cache is not None and key in self._cache:
-            return self._cache[key]
-        image = self.load(path)
+    def prepare(self, image: np.ndarray, path: str) -> np.ndarray:
+        """Corrupt (if asked), then segment (if asked) one (H, W, 3) uint8 image read from ``path``."""
         if self.corruption is not None:
             image = self.corruption(image=image)["image"]
         if self.segmented:
             mask = segment_nuclei(image, **self.params)
-            self.found[key] = nucleus_found(mask)
+            self.found[path] = nucleus_found(mask)
             image = apply_mask(image, mask)
-        if self._cache is not None:
-            self._cache[key] = image
         return image
 
     @property

@@ -86,6 +86,33 @@ def test_apply_mask_keeps_only_the_nucleus():
     assert (segment.apply_mask(image, np.zeros_like(truth)) == 0).all()
 
 
+def test_classifier_input_segments_files_counts_empty_ones_and_caches(tmp_path):
+    from PIL import Image
+
+    cell, truth = smear_cell()
+    paths = [tmp_path / "cell.png", tmp_path / "blank.png"]
+    Image.fromarray(cell).save(paths[0])
+    Image.fromarray(np.full((64, 64, 3), 200, np.uint8)).save(paths[1])
+    segmented = segment.ClassifierInput(True)
+    out = segmented(paths[0])
+    np.testing.assert_array_equal(out, segment.apply_mask(cell, segment.segment_nuclei(cell)))
+    assert segmented(paths[0]) is out                          # cached: segmented once
+    assert (segmented(paths[1]) == 0).all()                    # no nucleus: all black, counted
+    assert segmented.found == {str(paths[0]): True, str(paths[1]): False} and segmented.n_empty == 1
+    np.testing.assert_array_equal(segment.ClassifierInput(False)(paths[0]), cell)
+
+    calls = []
+
+    def corruption(image):                                     # albumentations' calling convention
+        calls.append(1)
+        return {"image": 255 - image}
+
+    corrupted = segment.ClassifierInput(False, corruption)
+    np.testing.assert_array_equal(corrupted(paths[0]), 255 - cell)
+    corrupted(paths[0])
+    assert len(calls) == 2                                     # a random corruption is redrawn, never cached
+
+
 def test_fill_holes_and_area_filter_match_scipy_and_skimage():
     rng = np.random.default_rng(1)
     for _ in range(5):
