@@ -300,13 +300,14 @@ def mr_ssim(map_a: np.ndarray, map_b: np.ndarray) -> float:
 
 
 def mr_ssim_summary(scores: np.ndarray, groups: Sequence | None = None, n_boot: int = 1000,
-                    seed: int = 0) -> pd.DataFrame:
-    """Mean MR-SSIM per group with a 95 % bootstrap interval, constant-map pairs counted apart.
+                    seed: int = 0, alpha: float = 0.05) -> pd.DataFrame:
+    """Mean MR-SSIM per group with a bootstrap interval, constant-map pairs counted apart.
 
     Parameters
     ----------
     scores : (n,) MR-SSIM values from :func:`mr_ssim` (NaN = a constant heatmap in the pair).
     groups : (n,) group label per score (e.g. class name); None → one group ``"all"``.
+    n_boot, seed, alpha : :func:`leukutils.metrics.bootstrap_ci`'s (``alpha`` 0.05: a 95 % interval).
 
     Returns
     -------
@@ -325,7 +326,7 @@ def mr_ssim_summary(scores: np.ndarray, groups: Sequence | None = None, n_boot: 
         values = scores[groups == group]
         finite = values[np.isfinite(values)]
         if finite.size:
-            mean, low, high = bootstrap_ci(np.mean, finite, n_boot=n_boot, seed=seed)
+            mean, low, high = bootstrap_ci(np.mean, finite, n_boot=n_boot, seed=seed, alpha=alpha)
         else:
             mean = low = high = float("nan")
         rows.append({"group": group, "n": int(values.size), "n_constant": int(values.size - finite.size),
