@@ -6,6 +6,9 @@
   (CMYK magenta × HSV saturation) and the share of images whose nucleus it recovers with IoU ≥ 0.8 against
   the ground-truth mask (:func:`leukutils.metrics.mask_scores`): a check that nuclei stand out the way
   they do in real stained smears.
+
+Figures of image sets are drawn with :func:`leukutils.plots.tile_grid` and
+:func:`leukutils.plots.contour_overlay`.
 """
 from __future__ import annotations
 
@@ -17,6 +20,7 @@ import pandas as pd
 from skimage.filters import threshold_otsu
 
 from ...metrics import mask_scores
+from ...plots import contour_overlay, tile_grid  # noqa: F401  (notebook 00 calls realism.tile_grid / contour_overlay)
 from ...preprocess import nucleus_enhancement
 
 
@@ -110,43 +114,3 @@ def compare_table(sets: dict[str, Iterable[np.ndarray]]) -> pd.DataFrame:
     """One row of :func:`hsv_statistics` per named image set."""
     rows = [{"dataset": name, **hsv_statistics(images)} for name, images in sets.items()]
     return pd.DataFrame(rows)
-
-
-def tile_grid(tiles: list[list[np.ndarray | None]], row_labels: list[str], tile_labels: list[list[str]] | None = None,
-              tile_size: float = 1.3, title: str | None = None):
-    """A matplotlib figure of image tiles, one row per entry of ``tiles`` (``None`` leaves a blank).
-
-    ``tiles``: rows of (H, W, 3) uint8 images (any sizes); ``row_labels``: one label per row;
-    ``tile_labels``: optional small caption per tile. Returns the figure.
-    """
-    import matplotlib.pyplot as plt
-
-    n_rows, n_cols = len(tiles), max(len(row) for row in tiles)
-    fig, axes = plt.subplots(n_rows, n_cols, figsize=(tile_size * n_cols + 1.2, tile_size * n_rows + 0.4),
-                             squeeze=False)
-    for i, row in enumerate(tiles):
-        for j in range(n_cols):
-            ax = axes[i, j]
-            ax.set_xticks([])
-            ax.set_yticks([])
-            for spine in ax.spines.values():
-                spine.set_visible(False)
-            image = row[j] if j < len(row) else None
-            if image is None:
-                continue
-            ax.imshow(image)
-            if tile_labels and j < len(tile_labels[i]) and tile_labels[i][j]:
-                ax.set_title(tile_labels[i][j], fontsize=6, pad=2)
-        axes[i, 0].set_ylabel(row_labels[i], fontsize=7, rotation=0, ha="right", va="center", labelpad=4)
-    if title:
-        fig.suptitle(title, fontsize=9)
-    fig.tight_layout(pad=0.3, w_pad=0.2, h_pad=0.4, rect=(0, 0, 1, 1 - 0.35 / (tile_size * n_rows + 0.4) if title else 1))
-    return fig
-
-
-def contour_overlay(image: np.ndarray, mask: np.ndarray, colour=(0, 255, 255)) -> np.ndarray:
-    """Copy of ``image`` with the outline of boolean ``mask`` drawn in ``colour`` (1 px)."""
-    out = image.copy()
-    contours, _ = cv2.findContours(mask.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
-    cv2.drawContours(out, contours, -1, colour, 1)
-    return out
