@@ -72,11 +72,11 @@ def test_bootstrap_honours_alpha():
         with pytest.raises(ValueError, match="alpha"):
             metrics.bootstrap_ci(np.mean, x, alpha=bad)
     y = np.array([0, 1] * 20)
-    wide = metrics.metrics_with_ci(y, y, n_boot=100, alpha=0.05)
+    wide = metrics.metrics_with_ci(y, y, n_boot=30, alpha=0.05)
     assert (wide["ci_low"] == 1).all()                       # perfect predictions: every resample scores 1
     p = y.copy()
     p[:8] = 1 - p[:8]
-    narrow, wide = (metrics.metrics_with_ci(y, p, n_boot=200, alpha=a) for a in (0.5, 0.05))
+    narrow, wide = (metrics.metrics_with_ci(y, p, n_boot=60, alpha=a) for a in (0.5, 0.05))
     assert (wide["ci_low"] <= narrow["ci_low"]).all() and (narrow["ci_high"] <= wide["ci_high"]).all()
     assert (narrow["ci_high"] - narrow["ci_low"] < wide["ci_high"] - wide["ci_low"]).any()
 
@@ -85,21 +85,21 @@ def test_metrics_table_is_long_and_matches_one_model_at_a_time():
     rng = np.random.default_rng(2)
     y = np.array([0, 1] * 15)
     probabilities = {name: rng.dirichlet([1, 1], len(y)) for name in ("b", "a")}
-    table = metrics.metrics_table({name: (y, p) for name, p in probabilities.items()}, n_boot=100, seed=1)
+    table = metrics.metrics_table({name: (y, p) for name, p in probabilities.items()}, n_boot=40, seed=1)
     assert table.columns.tolist() == ["model", "metric", "value", "ci_low", "ci_high", "n"]
     assert table["model"].unique().tolist() == ["b", "a"] and (table["n"] == 30).all()
     for name, p in probabilities.items():
-        one = metrics.metrics_with_ci(y, p.argmax(1), p[:, 1], n_boot=100, seed=1)
+        one = metrics.metrics_with_ci(y, p.argmax(1), p[:, 1], n_boot=40, seed=1)
         rows = table[table.model == name].set_index("metric")[["value", "ci_low", "ci_high"]]
         pd.testing.assert_frame_equal(rows, one)
     # a chosen subset in a chosen order, and an extra statistic resampled with the same rows
     loss = lambda t, p: float(-np.log(p[np.arange(len(t)), t]).mean())
-    chosen = metrics.metrics_table({"a": (y, probabilities["a"])}, n_boot=100, seed=1, metrics=["f1", "loss"],
+    chosen = metrics.metrics_table({"a": (y, probabilities["a"])}, n_boot=40, seed=1, metrics=["f1", "loss"],
                                    extra={"loss": loss})
     assert chosen["metric"].tolist() == ["f1", "loss"]
     assert chosen.iloc[1]["value"] == pytest.approx(loss(y, probabilities["a"]))
     assert tuple(chosen.iloc[1][["value", "ci_low", "ci_high"]]) == pytest.approx(
-        metrics.bootstrap_ci(loss, y, probabilities["a"], n_boot=100, seed=1))
+        metrics.bootstrap_ci(loss, y, probabilities["a"], n_boot=40, seed=1))
     # predicted classes only: no AUC
     labels_only = metrics.metrics_table({"m": (y, 1 - y)}, n_boot=20)
     assert "auc" not in labels_only["metric"].tolist() and (labels_only.set_index("metric")["value"]["accuracy"] == 0)

@@ -143,6 +143,7 @@ def jtsc_root() -> Path:
     return root
 
 
+@pytest.mark.realdata
 def test_real_jtsc_handcrafted_dice():
     root = jtsc_root()
     dice = []
@@ -168,12 +169,27 @@ def disc_masks(n: int = 6, size: int = 48, radius: int = 10) -> list[np.ndarray]
     return [(yy - size / 2 - i % 3) ** 2 + (xx - size / 2 + i % 2) ** 2 < radius ** 2 for i in range(n)]
 
 
-def test_dilate_mask_grows_by_the_radius_and_rejects_negative_radii():
+@pytest.mark.parametrize("radius", [1, 2, 3, 4, 6])
+def test_dilate_mask_adds_a_digital_disc_of_the_radius(radius):
+    point = np.zeros((31, 31), bool)
+    point[15, 15] = True
+    grown = segment.dilate_mask(point, radius)
+    distance = np.hypot(*(np.mgrid[:31, :31] - 15))
+    assert grown[distance <= radius].all()              # every pixel within the radius is added ...
+    assert not grown[distance > radius + 0.5].any()     # ... and nothing beyond half a pixel more
+    rows, cols = np.nonzero(grown)
+    assert rows.min() == cols.min() == 15 - radius and rows.max() == cols.max() == 15 + radius
+    # a region grows by the radius on every side: a 6 × 8 rectangle becomes (6 + 2r) × (8 + 2r) across
+    box = np.zeros((31, 31), bool)
+    box[12:18, 11:19] = True
+    rows, cols = np.nonzero(segment.dilate_mask(box, radius))
+    assert (rows.max() - rows.min() + 1, cols.max() - cols.min() + 1) == (6 + 2 * radius, 8 + 2 * radius)
+
+
+def test_dilate_mask_radius_zero_is_a_copy_and_negative_radii_are_errors():
     mask = disc_masks(1)[0]
-    assert (segment.dilate_mask(mask, 0) == mask).all()
-    grown = segment.dilate_mask(mask, 2)
-    assert (grown >= mask).all() and grown.sum() > mask.sum()
-    assert (segment.dilate_mask(mask, 2) == segment.dilate_mask(segment.dilate_mask(mask, 2), 0)).all()
+    same = segment.dilate_mask(mask, 0)
+    assert (same == mask).all() and same is not mask
     with pytest.raises(ValueError, match="radius"):
         segment.dilate_mask(mask, -1)
 
