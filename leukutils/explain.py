@@ -10,7 +10,8 @@
   (``skimage.metrics.structural_similarity`` with ``data_range=1``) and its per-group mean, with
   constant heatmaps counted rather than averaged in.
 
-The CAM objects are always used as context managers, so their hooks are removed after use.
+The CAM objects are always used as context managers, so their hooks are removed after use. Drawing
+heatmaps (overlays, CAM panels and grids) is :mod:`leukutils.plots`'s.
 """
 from __future__ import annotations
 
@@ -26,6 +27,8 @@ import torch
 from pytorch_grad_cam import GradCAM, GradCAMPlusPlus, HiResCAM, ScoreCAM, XGradCAM
 from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
 from torch import nn
+
+from .plots import cam_panel as plot_cam_panel  # noqa: F401  (notebook 01 calls explain.plot_cam_panel)
 
 # --------------------------------------------------------------------------------------------------
 # Which layer each architecture is explained at: ONE table, keyed by the model's class name.
@@ -300,13 +303,14 @@ def mr_ssim(map_a: np.ndarray, map_b: np.ndarray) -> float:
 
 
 def mr_ssim_summary(scores: np.ndarray, groups: Sequence | None = None, n_boot: int = 1000,
-                    seed: int = 0) -> pd.DataFrame:
-    """Mean MR-SSIM per group with a 95 % bootstrap interval, constant-map pairs counted apart.
+                    seed: int = 0, alpha: float = 0.05) -> pd.DataFrame:
+    """Mean MR-SSIM per group with a bootstrap interval, constant-map pairs counted apart.
 
     Parameters
     ----------
     scores : (n,) MR-SSIM values from :func:`mr_ssim` (NaN = a constant heatmap in the pair).
     groups : (n,) group label per score (e.g. class name); None → one group ``"all"``.
+    n_boot, seed, alpha : :func:`leukutils.metrics.bootstrap_ci`'s (``alpha`` 0.05: a 95 % interval).
 
     Returns
     -------
@@ -325,44 +329,9 @@ def mr_ssim_summary(scores: np.ndarray, groups: Sequence | None = None, n_boot: 
         values = scores[groups == group]
         finite = values[np.isfinite(values)]
         if finite.size:
-            mean, low, high = bootstrap_ci(np.mean, finite, n_boot=n_boot, seed=seed)
+            mean, low, high = bootstrap_ci(np.mean, finite, n_boot=n_boot, seed=seed, alpha=alpha)
         else:
             mean = low = high = float("nan")
         rows.append({"group": group, "n": int(values.size), "n_constant": int(values.size - finite.size),
                      "mr_ssim": mean, "ci_low": low, "ci_high": high})
     return pd.DataFrame(rows)
-
-
-def overlay(image: np.ndarray, heatmap: np.ndarray, alpha: float = 0.5) -> np.ndarray:
-    """Blend a [0, 1] heatmap, coloured with viridis, over an image.
-
-    ``image``: (H, W, 3) float in [0, 1] or uint8; ``heatmap``: (H, W) float in [0, 1].
-    Returns (H, W, 3) float in [0, 1].
-    """
-    from matplotlib import colormaps
-
-    image = np.asarray(image, dtype=np.float32)
-    if image.max() > 1.0:
-        image = image / 255.0
-    coloured = colormaps["viridis"](np.clip(heatmap, 0, 1))[..., :3]
-    return (1 - alpha) * image + alpha * coloured
-
-
-def plot_cam_panel(image: np.ndarray, heatmap: np.ndarray, title: str = ""):
-    """Paper 1's CAM figure: input, heatmap (viridis), overlay, side by side. Returns the figure."""
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, 3, figsize=(9, 3.2))
-    axes[0].imshow(np.clip(image, 0, 1) if np.asarray(image).dtype != np.uint8 else image)
-    axes[0].set_title("input")
-    shown = axes[1].imshow(heatmap, cmap="viridis", vmin=0, vmax=1)
-    axes[1].set_title("heatmap")
-    fig.colorbar(shown, ax=axes[1], fraction=0.046, pad=0.04)
-    axes[2].imshow(overlay(image, heatmap))
-    axes[2].set_title("overlay")
-    for ax in axes:
-        ax.axis("off")
-    if title:
-        fig.suptitle(title)
-    fig.tight_layout()
-    return fig

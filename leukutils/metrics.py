@@ -1,10 +1,14 @@
-"""Classification, segmentation and agreement metrics, each with a 95 % bootstrap interval.
+"""Classification, segmentation and detection metrics, with percentile bootstrap intervals.
 
 Functions take NumPy arrays and return plain floats or DataFrames (scikit-learn does the counting).
+Every interval comes from one resampling loop, :func:`bootstrap_table` (named statistics), used by
+:func:`bootstrap_ci` (one statistic), :func:`metrics_table` (several models' classification metrics as
+one long table), :func:`metrics_with_ci` (one model), :func:`summarise_with_ci` (group means) and
+:func:`leukutils.explain.mr_ssim_summary`.
 """
 from __future__ import annotations
 
-from typing import Callable, Mapping
+from typing import Callable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -59,60 +63,136 @@ def classification_metrics(y_true: np.ndarray, y_pred: np.ndarray, y_score: np.n
     return {k: float(v) for k, v in out.items()}
 
 
-def bootstrap_ci(statistic: Callable[..., float], *arrays: np.ndarray, n_boot: int = 1000,
-                 seed: int = 0, alpha: float = 0.05) -> tuple[float, float, float]:
-    """Percentile bootstrap of ``statistic(*arrays)`` over resampled rows.
+def bootstrap_table(statistic: Callable[..., Mapping[str, float]], *arrays: np.ndarray, n_boot: int = 1000,
+                    seed: int = 0, alpha: float = 0.05) -> pd.DataFrame:
+    """Percentile bootstrap of named statistics over resampled rows: the one resampling loop of the package.
 
-    Returns ``(estimate, low, high)``: the statistic on the full sample and the ``alpha/2`` and
-    ``1 - alpha/2`` percentiles over ``n_boot`` resamples (NaN resamples, e.g. one class only, are
-    dropped; if all are NaN the interval is NaN).
+    Parameters
+    ----------
+    statistic : ``statistic(*arrays)`` → mapping name → float (e.g. :func:`classification_metrics`).
+    arrays : arrays of the same length ``n`` along their first axis; resample ``b`` takes the same
+        rows ``rng.integers(0, n, n)`` of each (``rng = numpy.random.default_rng(seed)``).
+    n_boot : number of resamples.
+    seed : seed of the resampling.
+    alpha : the interval is the ``alpha/2`` and ``1 - alpha/2`` quantiles (0.05: a 95 % interval).
+
+    Returns
+    -------
+    DataFrame, one row per name returned by the statistic on the full sample, in its order: ``metric``
+    (the name), ``value`` (the statistic on the full sample), ``ci_low``, ``ci_high``. Resamples
+    where a value is NaN or infinite (e.g. one class only) are dropped for that value; if all are, its
+    interval is NaN.
     """
     arrays = tuple(np.asarray(a) for a in arrays)
+    if not arrays:
+        raise ValueError("bootstrap: no arrays to resample")
     n = len(arrays[0])
     if any(len(a) != n for a in arrays):
-        raise ValueError(f"bootstrap_ci: arrays differ in length: {[len(a) for a in arrays]}")
+        raise ValueError(f"bootstrap: arrays differ in length: {[len(a) for a in arrays]}")
     if n == 0:
-        raise ValueError("bootstrap_ci: empty sample")
-    estimate = float(statistic(*arrays))
+        raise ValueError("bootstrap: empty sample")
+    if not 0 < alpha < 1:
+        raise ValueError(f"bootstrap: alpha must be in (0, 1), got {alpha}")
+    full = dict(statistic(*arrays))
     rng = np.random.default_rng(seed)
-    values = np.empty(n_boot)
+    draws = np.empty((n_boot, len(full)))
     for b in range(n_boot):
         idx = rng.integers(0, n, n)
         with np.errstate(all="ignore"):
-            values[b] = statistic(*(a[idx] for a in arrays))
-    values = values[np.isfinite(values)]
-    if values.size == 0:
-        return estimate, np.nan, np.nan
-    low, high = np.quantile(values, [alpha / 2, 1 - alpha / 2])
-    return estimate, float(low), float(high)
+            values = statistic(*(a[idx] for a in arrays))
+        draws[b] = [values.get(name, np.nan) for name in full]
+    rows = []
+    for j, (name, value) in enumerate(full.items()):
+        finite = draws[:, j][np.isfinite(draws[:, j])]
+        low, high = np.quantile(finite, [alpha / 2, 1 - alpha / 2]) if finite.size else (np.nan, np.nan)
+        rows.append({"metric": name, "value": float(value), "ci_low": float(low), "ci_high": float(high)})
+    return pd.DataFrame(rows, columns=["metric", "value", "ci_low", "ci_high"])
+
+
+def bootstrap_ci(statistic: Callable[..., float], *arrays: np.ndarray, n_boot: int = 1000,
+                 seed: int = 0, alpha: float = 0.05) -> tuple[float, float, float]:
+    """Percentile bootstrap of one statistic ``statistic(*arrays)`` over resampled rows.
+
+    Returns ``(estimate, low, high)``: the statistic on the full sample and the ``alpha/2`` and
+    ``1 - alpha/2`` quantiles over ``n_boot`` resamples (NaN resamples, e.g. one class only, are
+    dropped; if all are NaN the interval is NaN). Resampling as in :func:`bootstrap_table`.
+    """
+    row = bootstrap_table(lambda *a: {"value": statistic(*a)}, *arrays, n_boot=n_boot, seed=seed,
+                          alpha=alpha).iloc[0]
+    return float(row["value"]), float(row["ci_low"]), float(row["ci_high"])
+
+
+def _predictions(arrays: tuple[np.ndarray, ...], positive: int) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """``(y_true, y_pred[, y_score])`` or ``(y_true, probabilities)`` → ``(y_true, y_pred, y_score)``."""
+    if len(arrays) == 3:
+        return arrays
+    y_true, second = arrays
+    if np.ndim(second) == 2:  # (n, k) class probabilities
+        score = second[:, positive] if second.shape[1] == 2 else second
+        return y_true, second.argmax(1), score
+    return y_true, second, None
+
+
+def metrics_table(predictions: Mapping[str, Sequence[np.ndarray]], n_boot: int = 1000, seed: int = 0,
+                  alpha: float = 0.05, positive: int = 1, metrics: Sequence[str] | None = None,
+                  extra: Mapping[str, Callable[..., float]] | None = None) -> pd.DataFrame:
+    """:func:`classification_metrics` of several models with bootstrap intervals, as one long table.
+
+    Parameters
+    ----------
+    predictions : model name → ``(y_true, y_pred)``, ``(y_true, y_pred, y_score)`` (as
+        :func:`classification_metrics` takes them) or ``(y_true, probabilities)`` with (n, k) class
+        probabilities (then ``y_pred`` is their argmax and ``y_score`` the column ``positive`` for
+        k = 2, all columns otherwise).
+    n_boot, seed, alpha : as in :func:`bootstrap_table`; every model is resampled with the same seed.
+    positive : the positive class of binary metrics.
+    metrics : names to keep, in this order (default: all of :func:`classification_metrics`, then
+        ``extra``).
+    extra : further statistics, name → ``statistic(*arrays)`` called on the model's arrays as given
+        in ``predictions`` and resampled with the same rows (e.g. the log loss of probabilities).
+
+    Returns
+    -------
+    DataFrame with columns ``model``, ``metric``, ``value``, ``ci_low``, ``ci_high``, ``n`` (the number
+    of predictions), one row per model and metric, models in the order given.
+    """
+    if not predictions:
+        raise ValueError("metrics_table: no predictions given")
+    tables = []
+    for model, arrays in predictions.items():
+        arrays = tuple(np.asarray(a) for a in arrays)
+        if len(arrays) not in (2, 3):
+            raise ValueError(f"metrics_table: predictions of {model!r} must be (y_true, y_pred), "
+                             f"(y_true, y_pred, y_score) or (y_true, probabilities); got {len(arrays)} arrays")
+
+        def statistic(*sample):
+            out = classification_metrics(*_predictions(sample, positive), positive=positive)
+            for name, function in (extra or {}).items():
+                out[name] = float(function(*sample))
+            return out
+
+        table = bootstrap_table(statistic, *arrays, n_boot=n_boot, seed=seed, alpha=alpha)
+        if metrics is not None:
+            unknown = sorted(set(metrics) - set(table["metric"]))
+            if unknown:
+                raise ValueError(f"metrics_table: unknown metric(s) {unknown}; known: {table['metric'].tolist()}")
+            table = table.set_index("metric").loc[list(metrics)].reset_index()
+        table.insert(0, "model", model)
+        table["n"] = len(arrays[0])
+        tables.append(table)
+    return pd.concat(tables, ignore_index=True)
 
 
 def metrics_with_ci(y_true: np.ndarray, y_pred: np.ndarray, y_score: np.ndarray | None = None,
-                    n_boot: int = 1000, seed: int = 0, positive: int = 1) -> pd.DataFrame:
-    """:func:`classification_metrics` with a bootstrap interval per metric.
+                    n_boot: int = 1000, seed: int = 0, positive: int = 1, alpha: float = 0.05) -> pd.DataFrame:
+    """:func:`classification_metrics` of one model with a bootstrap interval per metric.
 
-    Returns a DataFrame indexed by metric with columns ``value``, ``ci_low``, ``ci_high``.
+    Returns a DataFrame indexed by metric with columns ``value``, ``ci_low``, ``ci_high`` (one model's
+    rows of :func:`metrics_table`).
     """
-    y_true = np.asarray(y_true)
-    y_pred = np.asarray(y_pred)
-    full = classification_metrics(y_true, y_pred, y_score, positive)
-    rng = np.random.default_rng(seed)
-    n = len(y_true)
-    draws: dict[str, list[float]] = {k: [] for k in full}
-    score = None if y_score is None else np.asarray(y_score)
-    for _ in range(n_boot):
-        idx = rng.integers(0, n, n)
-        with np.errstate(all="ignore"):
-            m = classification_metrics(y_true[idx], y_pred[idx], None if score is None else score[idx], positive)
-        for k in full:
-            draws[k].append(m.get(k, np.nan))
-    rows = []
-    for k, v in full.items():
-        d = np.asarray(draws[k], dtype=float)
-        d = d[np.isfinite(d)]
-        low, high = (np.quantile(d, [0.025, 0.975]) if d.size else (np.nan, np.nan))
-        rows.append({"metric": k, "value": v, "ci_low": float(low), "ci_high": float(high)})
-    return pd.DataFrame(rows).set_index("metric")
+    arrays = (y_true, y_pred) if y_score is None else (y_true, y_pred, y_score)
+    table = metrics_table({"": arrays}, n_boot=n_boot, seed=seed, alpha=alpha, positive=positive)
+    return table.set_index("metric")[["value", "ci_low", "ci_high"]]
 
 
 def mask_scores(pred: np.ndarray, truth: np.ndarray) -> dict[str, float]:
@@ -141,9 +221,10 @@ def mask_scores(pred: np.ndarray, truth: np.ndarray) -> dict[str, float]:
 
 
 def summarise_with_ci(table: pd.DataFrame, by: str | list[str], columns: list[str], n_boot: int = 1000,
-                      seed: int = 0) -> pd.DataFrame:
-    """Mean of ``columns`` per group with a bootstrap 95 % interval of the mean (``<col>``,
-    ``<col>_low``, ``<col>_high``, and ``n`` rows per group)."""
+                      seed: int = 0, alpha: float = 0.05) -> pd.DataFrame:
+    """Mean of ``columns`` per group with a bootstrap interval of the mean (``<col>``, ``<col>_low``,
+    ``<col>_high``, and ``n`` rows per group); NaN values are left out. ``n_boot``, ``seed``, ``alpha``:
+    :func:`bootstrap_ci`'s (``alpha`` 0.05: a 95 % interval)."""
     rows = []
     for key, group in table.groupby(by, sort=True):
         row: dict = dict(zip([by] if isinstance(by, str) else by, key if isinstance(key, tuple) else (key,)))
@@ -152,7 +233,7 @@ def summarise_with_ci(table: pd.DataFrame, by: str | list[str], columns: list[st
             values = group[column].to_numpy(dtype=float)
             values = values[np.isfinite(values)]
             if values.size:
-                est, low, high = bootstrap_ci(np.mean, values, n_boot=n_boot, seed=seed)
+                est, low, high = bootstrap_ci(np.mean, values, n_boot=n_boot, seed=seed, alpha=alpha)
             else:
                 est = low = high = np.nan
             row.update({column: est, f"{column}_low": low, f"{column}_high": high})

@@ -33,7 +33,14 @@ def artefact_name(artefact_id: str, slug: str) -> str:
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temporary file in the same folder, then rename it into place."""
+    """Write ``data`` to ``path`` through a temporary file in the same folder, then rename it into place.
+
+    The package's one writer of single files that must never be seen half-written. Whole folders
+    are made atomic differently, by building them beside their target and renaming the folder
+    (:func:`leukutils.data.synth.writers.cached_dataset`, :func:`leukutils.data.registry.fetch`): a
+    folder cannot be replaced over a non-empty one, and the rename must also tell whether another
+    process finished the same folder first.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     try:

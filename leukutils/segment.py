@@ -3,7 +3,8 @@
 Algorithm 1 of Diaz Resendiz et al. (2023), with the parameters of their Table A1 as named arguments:
 
 1. grey-world colour constancy (:func:`leukutils.preprocess.colour_constancy`);
-2. nucleus enhancement: CMYK magenta × HSV saturation (Hadamard product), :func:`nucleus_enhancement`;
+2. nucleus enhancement: CMYK magenta × HSV saturation (Hadamard product),
+   :func:`leukutils.preprocess.nucleus_enhancement`;
 3. bilateral filter (kernel 9, colour and spatial sigma 50, in 0–255 grey levels);
 4. Otsu threshold;
 5. closing (3 × 3);
@@ -15,8 +16,10 @@ of the two masks followed by an area opening (:func:`ensemble_masks`). :func:`ap
 mask into the "segmented" classifier input (nucleus kept, everything else black).
 
 All functions take (H, W, 3) uint8 RGB images and (H, W) boolean masks and use OpenCV for the
-per-pixel work. :func:`segment_nuclei_skimage` is a plain scikit-image rendering of the same steps,
-kept as the reference for tests and ``benchmarks/bench_segment.py``.
+per-pixel work. :func:`segment_nuclei_skimage` renders steps 3–7 with scikit-image and SciPy instead
+(on the float enhancement of step 2), kept as the reference for tests and ``benchmarks/bench_segment.py``.
+Reading classifier inputs from files (:class:`ClassifierInput`) builds on
+:class:`leukutils.data.readers.ImageLoader`, which does the reading and caching.
 """
 from __future__ import annotations
 
@@ -26,25 +29,16 @@ from typing import Sequence
 import cv2
 import numpy as np
 
+from .data.readers import ImageLoader
 from .metrics import mask_scores
-from .preprocess import colour_constancy
+from .preprocess import _check_rgb_uint8 as _check_rgb
+from .preprocess import colour_constancy, nucleus_enhancement
 
 __all__ = [
-    "nucleus_enhancement", "segment_nuclei", "segment_nuclei_skimage", "fill_holes", "remove_small_regions",
+    "segment_nuclei", "segment_nuclei_skimage", "fill_holes", "remove_small_regions",
     "ensemble_masks", "apply_mask", "dilate_mask", "out_of_fold_dilation", "DILATION_CANDIDATES", "nucleus_found",
     "segment_many", "SegmentationRun", "ClassifierInput",
 ]
-
-
-def _check_rgb(image: np.ndarray, where: str) -> np.ndarray:
-    image = np.asarray(image)
-    if image.ndim != 3 or image.shape[2] != 3:
-        raise ValueError(f"{where}: expected an (H, W, 3) RGB image, got shape {image.shape}; "
-                         "convert grey or RGBA images with leukutils.data.readers.load_image")
-    if image.dtype != np.uint8:
-        raise ValueError(f"{where}: expected dtype uint8 (0–255), got {image.dtype}; "
-                         "use skimage.util.img_as_ubyte to convert")
-    return image
 
 
 def _check_mask(mask: np.ndarray, shape: tuple[int, int], where: str) -> np.ndarray:
@@ -55,51 +49,6 @@ def _check_mask(mask: np.ndarray, shape: tuple[int, int], where: str) -> np.ndar
         raise ValueError(f"{where}: mask shape {mask.shape} differs from image shape {tuple(shape)}; "
                          "resize the mask with nearest-neighbour interpolation to the image size first")
     return mask.astype(bool, copy=False)
-
-
-def nucleus_enhancement(image: np.ndarray) -> np.ndarray:
-    """CMYK magenta × HSV saturation of an RGB image (Algorithm 1, step 2).
-
-    Magenta is ``M = (1 - G/255 - K) / (1 - K)`` with ``K = 1 - max(R, G, B)/255``, i.e.
-    ``(max - G) / max``; saturation is ``(max - min) / max``. Both are 0 where the pixel is black.
-
-    Parameters
-    ----------
-    image : (H, W, 3) uint8 RGB.
-
-    Returns
-    -------
-    (H, W) float32 in [0, 1]: high on purple, saturated pixels (stained nuclei).
-    """
-    image = _check_rgb(image, "nucleus_enhancement")
-    pixels = image.astype(np.float32)
-    high = pixels.max(axis=2)
-    low = pixels.min(axis=2)
-    green = pixels[..., 1]
-    safe = np.maximum(high, 1.0)
-    magenta = (high - green) / safe
-    saturation = (high - low) / safe
-    return magenta * saturation
-
-
-def _colour_constancy_fast(image: np.ndarray) -> np.ndarray:
-    """:func:`leukutils.preprocess.colour_constancy` computed with per-channel look-up tables (same bytes)."""
-    means = np.array(cv2.mean(image)[:3], np.float32)
-    grey = means.mean(dtype=np.float32)
-    gains = np.divide(grey, means, out=np.zeros(3, np.float32), where=means > 0)
-    levels = np.arange(256, dtype=np.float32)[:, None] * gains[None, :]
-    table = np.clip(levels, 0, 255).astype(np.uint8).reshape(256, 1, 3)
-    return cv2.LUT(image, table)
-
-
-def _enhancement_uint8(image: np.ndarray) -> np.ndarray:
-    """``round(255 × magenta × saturation)`` as uint8, with OpenCV array operations."""
-    red, green, blue = cv2.split(image)
-    high = cv2.max(cv2.max(red, green), blue)
-    low = cv2.min(cv2.min(red, green), blue)
-    numerator = cv2.multiply(cv2.subtract(high, green), cv2.subtract(high, low), dtype=cv2.CV_32F)
-    denominator = cv2.max(cv2.multiply(high, high, dtype=cv2.CV_32F), 1.0)
-    return cv2.divide(numerator, denominator, scale=255.0, dtype=cv2.CV_8U)
 
 
 def fill_holes(mask: np.ndarray) -> np.ndarray:
@@ -160,8 +109,8 @@ def segment_nuclei(image: np.ndarray, bilateral_diameter: int = 9, bilateral_sig
     steps : dict of intermediate (H, W) arrays, only if ``return_steps``.
     """
     image = _check_rgb(image, "segment_nuclei")
-    balanced = _colour_constancy_fast(image) if colour_correct else image
-    grey = _enhancement_uint8(balanced)
+    balanced = colour_constancy(image) if colour_correct else image
+    grey = nucleus_enhancement(balanced, as_uint8=True)
     smooth = cv2.bilateralFilter(grey, bilateral_diameter, bilateral_sigma_colour, bilateral_sigma_space)
     if int(smooth.max()) == int(smooth.min()):  # constant: Otsu has nothing to separate
         binary = np.zeros(smooth.shape, bool)
@@ -186,26 +135,19 @@ def segment_nuclei(image: np.ndarray, bilateral_diameter: int = 9, bilateral_sig
 def segment_nuclei_skimage(image: np.ndarray, bilateral_diameter: int = 9, bilateral_sigma_colour: float = 50.0,
                            bilateral_sigma_space: float = 50.0, closing_size: int = 3,
                            min_area: int = 150) -> np.ndarray:
-    """The same algorithm written directly with scikit-image and SciPy (reference implementation).
+    """The same algorithm with steps 3–7 written with scikit-image and SciPy (reference implementation).
 
     Slower than :func:`segment_nuclei` (scikit-image's bilateral filter dominates); kept to check
-    that the fast version computes the same thing and as the benchmark baseline. Same parameters and
-    return value as :func:`segment_nuclei` (without ``return_steps``).
+    that the fast version computes the same thing and as the benchmark baseline. Steps 1–2 are the
+    shared :func:`leukutils.preprocess.colour_constancy` and the float32 rendering of
+    :func:`leukutils.preprocess.nucleus_enhancement` (the fast version filters its uint8 rendering).
+    Same parameters and return value as :func:`segment_nuclei` (without ``return_steps``).
     """
     from scipy import ndimage
-    from skimage import color, filters, morphology, restoration
+    from skimage import filters, morphology, restoration
 
     image = _check_rgb(image, "segment_nuclei_skimage")
-    rgb = image.astype(float) / 255
-    grey_mean = rgb.mean()
-    channel_means = rgb.reshape(-1, 3).mean(axis=0)
-    balanced = np.clip(rgb * np.divide(grey_mean, channel_means, out=np.zeros(3), where=channel_means > 0), 0, 1)
-    balanced = np.floor(balanced * 255) / 255  # same uint8 quantisation as colour_constancy
-    k = 1 - balanced.max(axis=2)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        magenta = np.where(k < 1, (1 - balanced[..., 1] - k) / (1 - k), 0.0)
-    saturation = color.rgb2hsv(balanced)[..., 1]
-    enhanced = magenta * saturation
+    enhanced = nucleus_enhancement(colour_constancy(image)).astype(np.float64)
     smooth = restoration.denoise_bilateral(enhanced, win_size=bilateral_diameter,
                                            sigma_color=bilateral_sigma_colour / 255,
                                            sigma_spatial=bilateral_sigma_space, mode="reflect")
@@ -326,45 +268,38 @@ def segment_many(images, **params) -> SegmentationRun:
     return SegmentationRun(masks, np.array([nucleus_found(m) for m in masks], bool))
 
 
-class ClassifierInput:
+class ClassifierInput(ImageLoader):
     """Reads a classifier's input image from a file: raw, or segmented (nucleus only), optionally corrupted.
 
-    Use as the ``loader`` of :class:`leukutils.data.torch_datasets.ImageDataset`. ``corruption`` (an
-    albumentations transform, e.g. :func:`leukutils.preprocess.robustness_corruption`) is applied to
-    the raw image *before* segmentation, as noise from the microscope would be. Whether a nucleus was
-    found is recorded per file in ``found``; an image without one enters the classifier all black and
-    is counted in :attr:`n_empty` rather than dropped.
+    Use as the ``loader`` of :class:`leukutils.data.torch_datasets.ImageDataset`. Reading and caching
+    are :class:`leukutils.data.readers.ImageLoader`'s; this class adds the preparation.
+    ``corruption`` (an albumentations transform, e.g. :func:`leukutils.preprocess.robustness_corruption`)
+    is applied to the raw image *before* segmentation, as noise from the microscope would be. Whether a
+    nucleus was found is recorded per file in ``found``; an image without one enters the classifier all
+    black and is counted in :attr:`n_empty` rather than dropped.
 
     Parameters
     ----------
     segmented : True for the segmented input (:func:`apply_mask` of :func:`segment_nuclei`), False
         for the raw image.
     corruption : optional callable ``corruption(image=...)["image"]`` on uint8 RGB.
-    cache : keep the segmentation of each file in memory (only used without corruption).
+    cache : keep the prepared image of each file in memory (only used without corruption).
     params : passed to :func:`segment_nuclei`.
     """
 
     def __init__(self, segmented: bool = True, corruption=None, cache: bool = True, **params):
-        from .data.readers import load_image
-
-        self.load = load_image
+        super().__init__(cache=cache and corruption is None)
         self.segmented, self.corruption, self.params = segmented, corruption, params
         self.found: dict[str, bool] = {}
-        self._cache: dict[str, np.ndarray] | None = {} if cache and corruption is None else None
 
-    def __call__(self, path) -> np.ndarray:
-        key = str(path)
-        if self._cache is not None and key in self._cache:
-            return self._cache[key]
-        image = self.load(path)
+    def prepare(self, image: np.ndarray, path: str) -> np.ndarray:
+        """Corrupt (if asked), then segment (if asked) one (H, W, 3) uint8 image read from ``path``."""
         if self.corruption is not None:
             image = self.corruption(image=image)["image"]
         if self.segmented:
             mask = segment_nuclei(image, **self.params)
-            self.found[key] = nucleus_found(mask)
+            self.found[path] = nucleus_found(mask)
             image = apply_mask(image, mask)
-        if self._cache is not None:
-            self._cache[key] = image
         return image
 
     @property

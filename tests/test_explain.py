@@ -35,6 +35,7 @@ def test_unknown_architecture_is_a_clear_error():
         target_layers_for(torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3)))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name,size", [("mobilenet_v2", 48), ("standard_cnn", 48)])
 def test_fast_scorecam_equals_scorecam(name, size):
     model = calibrated(name, size)

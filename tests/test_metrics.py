@@ -1,4 +1,5 @@
 import numpy as np
+import pandas as pd
 import pytest
 
 from leukutils import metrics
@@ -13,6 +14,21 @@ def test_binary_metrics_match_hand_counts():
     assert m["precision"] == pytest.approx(3 / 4)
     assert m["recall"] == pytest.approx(3 / 4)
     assert m["specificity"] == pytest.approx(3 / 4)
+    assert m["f1"] == pytest.approx(2 * 3 / (2 * 3 + 1 + 1))                # 2 tp / (2 tp + fp + fn)
+
+
+def test_binary_f1_and_auc_by_hand():
+    y = np.array([1, 1, 1, 0, 0, 0, 0, 1])
+    p = np.array([1, 0, 0, 0, 0, 1, 1, 1])                                  # tp 2, fn 2, fp 2, tn 2
+    score = np.array([0.9, 0.8, 0.3, 0.2, 0.1, 0.7, 0.4, 0.6])
+    m = metrics.classification_metrics(y, p, score)
+    assert m["f1"] == pytest.approx(0.5)
+    # AUC = share of (positive, negative) pairs ranked right: positives 0.9, 0.8, 0.3, 0.6 against
+    # negatives 0.2, 0.1, 0.7, 0.4 → 4 + 4 + 2 + 3 = 13 of 16
+    assert m["auc"] == pytest.approx(13 / 16)
+    # class 0 as the positive class: recall of class 0 = 2 / 4, its scores are 1 - score
+    m0 = metrics.classification_metrics(y, p, 1 - score, positive=0)
+    assert m0["recall"] == pytest.approx(0.5) and m0["auc"] == pytest.approx(13 / 16)
 
 
 def test_auc_undefined_for_one_class_is_nan_not_error():
@@ -25,7 +41,11 @@ def test_multiclass_macro():
     p = np.array([0, 1, 2, 1])
     m = metrics.classification_metrics(y, p)
     assert m["accuracy"] == pytest.approx(0.75)
-    assert 0 < m["f1"] < 1
+    # per class (tp, fp, fn, tn): 0 (1, 0, 0, 3), 1 (1, 1, 0, 2), 2 (1, 0, 1, 2)
+    assert m["specificity"] == pytest.approx((1 + 2 / 3 + 1) / 3)          # mean of tn / (tn + fp)
+    assert m["precision"] == pytest.approx((1 + 1 / 2 + 1) / 3)
+    assert m["recall"] == pytest.approx((1 + 1 + 1 / 2) / 3)
+    assert m["f1"] == pytest.approx((1 + 2 / 3 + 2 / 3) / 3)
 
 
 def test_bootstrap_interval_contains_estimate_and_is_seeded():
@@ -36,6 +56,57 @@ def test_bootstrap_interval_contains_estimate_and_is_seeded():
     assert metrics.bootstrap_ci(np.mean, x, n_boot=300, seed=1) == (est, lo, hi)
     with pytest.raises(ValueError):
         metrics.bootstrap_ci(np.mean, x, x[:5])
+
+
+def test_bootstrap_honours_alpha():
+    x = np.random.default_rng(0).normal(size=100)
+    _, low95, high95 = metrics.bootstrap_ci(np.mean, x, n_boot=400, seed=0, alpha=0.05)
+    _, low50, high50 = metrics.bootstrap_ci(np.mean, x, n_boot=400, seed=0, alpha=0.5)
+    assert low95 < low50 < high50 < high95                  # same resamples, inner quantiles
+    # the interval is the alpha/2 and 1 - alpha/2 quantiles of the resampled statistic
+    table = metrics.bootstrap_table(lambda a: {"min": a.min(), "mean": a.mean()}, x, n_boot=400, alpha=0.5)
+    assert table["metric"].tolist() == ["min", "mean"]
+    assert tuple(table.iloc[1][["value", "ci_low", "ci_high"]]) == pytest.approx((x.mean(), low50, high50))
+    assert metrics.bootstrap_ci(np.mean, np.full(10, 3.0), n_boot=50) == (3.0, 3.0, 3.0)
+    for bad in (0, 1, 1.5):
+        with pytest.raises(ValueError, match="alpha"):
+            metrics.bootstrap_ci(np.mean, x, alpha=bad)
+    y = np.array([0, 1] * 20)
+    wide = metrics.metrics_with_ci(y, y, n_boot=30, alpha=0.05)
+    assert (wide["ci_low"] == 1).all()                       # perfect predictions: every resample scores 1
+    p = y.copy()
+    p[:8] = 1 - p[:8]
+    narrow, wide = (metrics.metrics_with_ci(y, p, n_boot=60, alpha=a) for a in (0.5, 0.05))
+    assert (wide["ci_low"] <= narrow["ci_low"]).all() and (narrow["ci_high"] <= wide["ci_high"]).all()
+    assert (narrow["ci_high"] - narrow["ci_low"] < wide["ci_high"] - wide["ci_low"]).any()
+
+
+def test_metrics_table_is_long_and_matches_one_model_at_a_time():
+    rng = np.random.default_rng(2)
+    y = np.array([0, 1] * 15)
+    probabilities = {name: rng.dirichlet([1, 1], len(y)) for name in ("b", "a")}
+    table = metrics.metrics_table({name: (y, p) for name, p in probabilities.items()}, n_boot=40, seed=1)
+    assert table.columns.tolist() == ["model", "metric", "value", "ci_low", "ci_high", "n"]
+    assert table["model"].unique().tolist() == ["b", "a"] and (table["n"] == 30).all()
+    for name, p in probabilities.items():
+        one = metrics.metrics_with_ci(y, p.argmax(1), p[:, 1], n_boot=40, seed=1)
+        rows = table[table.model == name].set_index("metric")[["value", "ci_low", "ci_high"]]
+        pd.testing.assert_frame_equal(rows, one)
+    # a chosen subset in a chosen order, and an extra statistic resampled with the same rows
+    loss = lambda t, p: float(-np.log(p[np.arange(len(t)), t]).mean())
+    chosen = metrics.metrics_table({"a": (y, probabilities["a"])}, n_boot=40, seed=1, metrics=["f1", "loss"],
+                                   extra={"loss": loss})
+    assert chosen["metric"].tolist() == ["f1", "loss"]
+    assert chosen.iloc[1]["value"] == pytest.approx(loss(y, probabilities["a"]))
+    assert tuple(chosen.iloc[1][["value", "ci_low", "ci_high"]]) == pytest.approx(
+        metrics.bootstrap_ci(loss, y, probabilities["a"], n_boot=40, seed=1))
+    # predicted classes only: no AUC
+    labels_only = metrics.metrics_table({"m": (y, 1 - y)}, n_boot=20)
+    assert "auc" not in labels_only["metric"].tolist() and (labels_only.set_index("metric")["value"]["accuracy"] == 0)
+    with pytest.raises(ValueError, match="unknown metric"):
+        metrics.metrics_table({"m": (y, y)}, n_boot=5, metrics=["dice"])
+    with pytest.raises(ValueError, match="no predictions"):
+        metrics.metrics_table({})
 
 
 def test_metrics_with_ci_table():

@@ -50,6 +50,29 @@ def test_load_image_truncated_and_missing(tmp_path):
         readers.load_image(tmp_path / "nothing.png")
 
 
+def test_image_loader_reads_once_when_caching(tmp_path):
+    path = tmp_path / "a.png"
+    Image.fromarray(np.full((6, 5, 3), 7, np.uint8)).save(path)
+
+    class Counting(readers.ImageLoader):
+        calls = 0
+
+        def prepare(self, image, key):
+            Counting.calls += 1
+            return image + 1
+
+    cached = Counting()
+    first = cached(path)
+    assert first.shape == (6, 5, 3) and (first == 8).all()
+    assert cached(str(path)) is first and Counting.calls == 1     # same file, str or Path: prepared once
+    uncached = Counting(cache=False)
+    uncached(path), uncached(path)
+    assert Counting.calls == 3
+    np.testing.assert_array_equal(readers.ImageLoader()(path), readers.load_image(path))
+    with pytest.raises(DatasetError, match="does not exist"):
+        readers.ImageLoader()(tmp_path / "missing.png")
+
+
 def test_load_mask_rejects_colour_mask(tmp_path):
     path = tmp_path / "mask.png"
     array = np.zeros((4, 4, 3), np.uint8)

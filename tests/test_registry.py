@@ -43,6 +43,7 @@ def test_fetch_from_mirror_verifies_and_renames(toy, tmp_path):
     assert registry.locate("toy") == root
 
 
+@pytest.mark.slow  # pooch waits between its retries
 def test_corrupt_mirror_file_is_an_error_naming_it_and_nothing_is_put_in_place(toy, tmp_path):
     (toy / "toy" / "sub" / "b.txt").write_bytes(b"bett")
     with pytest.raises(registry.DatasetError, match="sub/b.txt"):
@@ -63,6 +64,7 @@ def test_verify_names_missing_and_corrupt_files(toy):
     assert "missing" in str(error.value) and "c d.txt" in str(error.value)
 
 
+@pytest.mark.slow  # pooch waits between its retries
 def test_network_failure_is_a_clear_error(toy):
     with pytest.raises(registry.DatasetError, match="could not get"):
         registry.fetch("toy", progress=False)

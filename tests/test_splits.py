@@ -60,16 +60,47 @@ def test_image_level_split_of_subject_data_leaks():
     splits.assert_no_subject_leak(groups, *parts)
 
 
-def test_kfold_covers_everything_once_and_groups():
-    labels, groups = _toy()
-    folds = splits.kfold_split(labels, groups, k=5, seed=0)
-    assert len(folds) == 5
-    tests = np.concatenate([test for _, test in folds])
-    assert sorted(tests.tolist()) == list(range(len(labels)))
+def _check_folds(folds, n, k):
+    """Properties every K-fold split must have, whatever the implementation."""
+    assert len(folds) == k
+    held_out = np.concatenate([test for _, test in folds])
+    assert np.array_equal(np.bincount(held_out, minlength=n), np.ones(n, int))   # each item held out once
     for train, test in folds:
-        assert not set(groups[train]) & set(groups[test])
-    plain = splits.kfold_split(labels, k=4, seed=0)
-    assert all(abs((labels[test] == "all").mean() - 0.5) < 0.1 for _, test in plain)
+        assert len(test) and not np.intersect1d(train, test).size                # disjoint ...
+        assert np.array_equal(np.union1d(train, test), np.arange(n))             # ... and complete
+
+
+@pytest.mark.parametrize("counts,k", [((30, 15), 5), ((23, 12, 7), 4), ((9, 41), 3)])
+def test_kfold_holds_each_item_out_once_with_class_proportions(counts, k):
+    labels = np.repeat(np.array(["a", "b", "c"][:len(counts)]), counts)
+    labels = labels[np.random.default_rng(0).permutation(len(labels))]
+    folds = splits.kfold_split(labels, k=k, seed=0)
+    _check_folds(folds, len(labels), k)
+    for _, test in folds:
+        for name, count in zip("abc", counts):          # each class spread evenly: n_c / k, within one item
+            assert abs((labels[test] == name).sum() - count / k) < 1
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_grouped_kfold_keeps_subjects_whole_and_both_classes_in_every_fold(seed):
+    rng = np.random.default_rng(seed)
+    sizes = rng.integers(3, 15, 24)                      # subjects of unequal size, one class each
+    groups = np.repeat([f"S{i}" for i in range(24)], sizes)
+    labels = np.repeat(np.array(["all", "hem", "hem"])[np.arange(24) % 3], sizes)
+    folds = splits.kfold_split(labels, groups, k=4, seed=seed)
+    _check_folds(folds, len(labels), 4)
+    tests = [set(groups[test]) for _, test in folds]
+    assert sum(len(t) for t in tests) == 24                                   # no subject in two folds
+    for (train, test), subjects in zip(folds, tests):
+        assert not subjects & set(groups[train])
+        assert abs((labels[test] == "all").mean() - (labels == "all").mean()) < 0.15   # roughly stratified
+
+
+def test_kfold_is_deterministic_per_seed():
+    labels, groups = _toy()
+    a, b, c = (splits.kfold_split(labels, groups, k=5, seed=s) for s in (3, 3, 4))
+    assert all(np.array_equal(x[1], y[1]) for x, y in zip(a, b))
+    assert not all(np.array_equal(x[1], y[1]) for x, y in zip(a, c))
 
 
 def test_split_errors_are_clear():

@@ -17,6 +17,9 @@ instead, and every skip is counted in the returned list's :class:`ReadReport` (`
 announced with one warning: nothing is dropped silently. :func:`verify_images` decodes every image
 when a full check is wanted. Synthetic ground truth (``masks/`` and ``truth.csv`` beside the layout) is
 attached when present (``mask_path``, ``extra``).
+
+Pixels: :func:`load_image` (RGB), :func:`load_mask` (label mask), :class:`ImageLoader` (a callable
+path → image that can cache what it read and be subclassed to prepare it).
 """
 from __future__ import annotations
 
@@ -197,6 +200,37 @@ def image_size(path) -> tuple[int, int]:
             return image.size
     except (UnidentifiedImageError, OSError) as error:
         raise DatasetError(f"image {path} is unreadable ({error}); re-download it or remove it") from error
+
+
+class ImageLoader:
+    """Reads images from files as (H, W, 3) uint8 RGB, optionally keeping each in memory by path.
+
+    Call it with a path (``loader(path)``), e.g. as the ``loader`` of
+    :class:`leukutils.data.torch_datasets.ImageDataset`. Subclasses change what is returned by
+    overriding :meth:`prepare`, which receives each image after :func:`load_image` has read it (see
+    :class:`leukutils.segment.ClassifierInput`).
+
+    Parameters
+    ----------
+    cache : keep the prepared image of each path in memory, so that a path is read and prepared once.
+        Leave it off when :meth:`prepare` is random (e.g. a corruption drawn per read).
+    """
+
+    def __init__(self, cache: bool = True):
+        self._cache: dict[str, np.ndarray] | None = {} if cache else None
+
+    def prepare(self, image: np.ndarray, path: str) -> np.ndarray:
+        """The image returned for ``path`` (here: as read). ``image``: (H, W, 3) uint8 RGB."""
+        return image
+
+    def __call__(self, path) -> np.ndarray:
+        key = str(path)
+        if self._cache is not None and key in self._cache:
+            return self._cache[key]
+        image = self.prepare(load_image(path), key)
+        if self._cache is not None:
+            self._cache[key] = image
+        return image
 
 
 # --------------------------------------------------------------------------------------------------

@@ -4,7 +4,11 @@
   field and for its darkest pixels (nuclei), to compare a synthetic set with a real one.
 * :func:`otsu_nucleus` / :func:`nucleus_recovery` – a plain Otsu threshold on a nucleus-contrast channel
   (CMYK magenta × HSV saturation) and the share of images whose nucleus it recovers with IoU ≥ 0.8 against
-  the ground-truth mask: a check that nuclei stand out the way they do in real stained smears.
+  the ground-truth mask (:func:`leukutils.metrics.mask_scores`): a check that nuclei stand out the way
+  they do in real stained smears.
+
+Figures of image sets are drawn with :func:`leukutils.plots.tile_grid` and
+:func:`leukutils.plots.contour_overlay`.
 """
 from __future__ import annotations
 
@@ -14,6 +18,10 @@ import cv2
 import numpy as np
 import pandas as pd
 from skimage.filters import threshold_otsu
+
+from ...metrics import mask_scores
+from ...plots import contour_overlay, tile_grid  # noqa: F401  (notebook 00 calls realism.tile_grid / contour_overlay)
+from ...preprocess import nucleus_enhancement
 
 
 def _hsv(image: np.ndarray) -> np.ndarray:
@@ -76,27 +84,16 @@ def hsv_statistics(images: Iterable[np.ndarray], dark_fraction: float = 0.1) -> 
                 background_value=float(np.mean(background)))
 
 
-def nucleus_contrast(image: np.ndarray) -> np.ndarray:
-    """(H, W) float32 in [0, 1]: CMYK magenta × HSV saturation, high on stained nuclei."""
-    rgb = image.astype(np.float32) / 255.0
-    k_complement = rgb.max(axis=-1)                         # 1 - K
-    magenta = np.where(k_complement > 1e-6, (k_complement - rgb[..., 1]) / np.maximum(k_complement, 1e-6), 0)
-    saturation = _hsv(image)[..., 1]
-    return (magenta * saturation).astype(np.float32)
-
-
 def otsu_nucleus(image: np.ndarray) -> np.ndarray:
-    """(H, W) bool: Otsu threshold of :func:`nucleus_contrast` (no filtering, no morphology)."""
-    channel = nucleus_contrast(image)
+    """(H, W) bool: Otsu threshold of the nucleus contrast (no filtering, no morphology).
+
+    ``image``: (H, W, 3) uint8 RGB. The contrast is :func:`leukutils.preprocess.nucleus_enhancement`
+    (float32, CMYK magenta × HSV saturation); a constant contrast gives an all-False mask.
+    """
+    channel = nucleus_enhancement(image)
     if channel.max() - channel.min() < 1e-6:
         return np.zeros(channel.shape, bool)
     return channel > threshold_otsu(channel)
-
-
-def iou(a: np.ndarray, b: np.ndarray) -> float:
-    """Intersection over union of two boolean masks (1.0 when both are empty)."""
-    union = np.logical_or(a, b).sum()
-    return float(np.logical_and(a, b).sum() / union) if union else 1.0
 
 
 def nucleus_recovery(images: Iterable[np.ndarray], nuclei: Iterable[np.ndarray], threshold: float = 0.8
@@ -106,7 +103,7 @@ def nucleus_recovery(images: Iterable[np.ndarray], nuclei: Iterable[np.ndarray],
     ``images``: (H, W, 3) uint8; ``nuclei``: matching (H, W) bool ground-truth nucleus masks.
     Returns ``n_images``, ``mean_iou``, ``median_iou`` and ``recovered`` (share with IoU ≥ ``threshold``).
     """
-    scores = np.array([iou(otsu_nucleus(im), np.asarray(m, bool)) for im, m in zip(images, nuclei)])
+    scores = np.array([mask_scores(otsu_nucleus(im), np.asarray(m, bool))["iou"] for im, m in zip(images, nuclei)])
     if scores.size == 0:
         raise ValueError("nucleus_recovery: no images")
     return dict(n_images=int(scores.size), mean_iou=float(scores.mean()), median_iou=float(np.median(scores)),
@@ -117,43 +114,3 @@ def compare_table(sets: dict[str, Iterable[np.ndarray]]) -> pd.DataFrame:
     """One row of :func:`hsv_statistics` per named image set."""
     rows = [{"dataset": name, **hsv_statistics(images)} for name, images in sets.items()]
     return pd.DataFrame(rows)
-
-
-def tile_grid(tiles: list[list[np.ndarray | None]], row_labels: list[str], tile_labels: list[list[str]] | None = None,
-              tile_size: float = 1.3, title: str | None = None):
-    """A matplotlib figure of image tiles, one row per entry of ``tiles`` (``None`` leaves a blank).
-
-    ``tiles``: rows of (H, W, 3) uint8 images (any sizes); ``row_labels``: one label per row;
-    ``tile_labels``: optional small caption per tile. Returns the figure.
-    """
-    import matplotlib.pyplot as plt
-
-    n_rows, n_cols = len(tiles), max(len(row) for row in tiles)
-    fig, axes = plt.subplots(n_rows, n_cols, figsize=(tile_size * n_cols + 1.2, tile_size * n_rows + 0.4),
-                             squeeze=False)
-    for i, row in enumerate(tiles):
-        for j in range(n_cols):
-            ax = axes[i, j]
-            ax.set_xticks([])
-            ax.set_yticks([])
-            for spine in ax.spines.values():
-                spine.set_visible(False)
-            image = row[j] if j < len(row) else None
-            if image is None:
-                continue
-            ax.imshow(image)
-            if tile_labels and j < len(tile_labels[i]) and tile_labels[i][j]:
-                ax.set_title(tile_labels[i][j], fontsize=6, pad=2)
-        axes[i, 0].set_ylabel(row_labels[i], fontsize=7, rotation=0, ha="right", va="center", labelpad=4)
-    if title:
-        fig.suptitle(title, fontsize=9)
-    fig.tight_layout(pad=0.3, w_pad=0.2, h_pad=0.4, rect=(0, 0, 1, 1 - 0.35 / (tile_size * n_rows + 0.4) if title else 1))
-    return fig
-
-
-def contour_overlay(image: np.ndarray, mask: np.ndarray, colour=(0, 255, 255)) -> np.ndarray:
-    """Copy of ``image`` with the outline of boolean ``mask`` drawn in ``colour`` (1 px)."""
-    out = image.copy()
-    contours, _ = cv2.findContours(mask.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
-    cv2.drawContours(out, contours, -1, colour, 1)
-    return out
