@@ -20,8 +20,10 @@ import torch
 
 from leukutils import config
 from leukutils.data import bags, readers, synth
+from leukutils.features import CellEncoder, FeatureBank
 from leukutils.models import mil
 from leukutils.models.weights import PretrainedWeightsUnavailable
+from leukutils.train import SeriesStep, fit
 
 
 def cell_pool(n_cells: int, seed: int = 0):
@@ -32,6 +34,13 @@ def cell_pool(n_cells: int, seed: int = 0):
     return crops[:n_cells], is_blast[:n_cells]
 
 
+def train_series(model, bank, series, labels, epochs, seed, encode=None):
+    """Adam (lr 1e-3) and cross-entropy on the series, as a stage of paper 2's training; returns the history."""
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    return fit(model, SeriesStep(bank, series, labels, encode=encode), epochs=epochs, optimizer=optimizer, seed=seed,
+               progress=False)
+
+
 def run_grid(bank, normal, blast, lengths, seeds, n_series, epochs, encode=None):
     """Train stage 1 once per seed, then stage 2 at every length; returns [(length, seed, loss, accuracy)]."""
     out = []
@@ -40,12 +49,12 @@ def run_grid(bank, normal, blast, lengths, seeds, n_series, epochs, encode=None)
         pre = mil.LSTMClassifier(bank.dim)
         pre.set_input_scale(bank.features.reshape(-1, bank.dim))
         s, y = bags.make_series(normal, blast, n_series, 1, seed=seed)
-        mil.train_series(pre, bank, s, y, epochs=epochs, seed=seed, encode=encode)
+        train_series(pre, bank, s, y, epochs=epochs, seed=seed, encode=encode)
         for length in lengths:
             model = copy.deepcopy(pre)
             s, y = bags.make_series(normal, blast, n_series, length, seed=seed * 100 + length)
-            h = mil.train_series(model, bank, s, y, epochs=epochs, seed=seed * 100 + length, encode=encode)
-            out.append((length, seed, h[-1]["loss"], h[-1]["accuracy"]))
+            h = train_series(model, bank, s, y, epochs=epochs, seed=seed * 100 + length, encode=encode)
+            out.append((length, seed, h["train_loss"].iloc[-1], h["train_accuracy"].iloc[-1]))
     return out
 
 
@@ -71,9 +80,9 @@ def main() -> None:
 
     # cached: encode every (cell, view) once, then train the whole grid from the bank
     torch.manual_seed(0)
-    encoder = mil.CellEncoder("alexnet", weights="imagenet", input_size=args.size, layer="pool")
+    encoder = CellEncoder("alexnet", weights="imagenet", input_size=args.size, layer="pool")
     start = time.perf_counter()
-    bank = mil.FeatureBank.from_images(encoder, views, bags.blank_image(64))
+    bank = FeatureBank.from_images(encoder, views, bags.blank_image(64))
     encode_s = time.perf_counter() - start
     cached = run_grid(bank, normal, blast, lengths, seeds, args.series, args.epochs)
     cached_s = time.perf_counter() - start

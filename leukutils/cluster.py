@@ -1,7 +1,7 @@
 """Logit-space clustering analysis of paper 3 (Section 3.6, Table 8, Figure 7).
 
-The test-set logits of a classifier (one coordinate per class) are projected on their first two
-principal components. Each class forms a cluster; separability is measured by
+The test-set logits of a classifier (one coordinate per class, from :func:`leukutils.predict.classify`)
+are projected on their first two principal components. Each class forms a cluster; separability is measured by
 
 * inter-class: Euclidean distances between the class centroids in the (PC1, PC2) plane;
 * intra-class: the spread of each class, ``sqrt(sd(PC1)² + sd(PC2)²)`` (root-mean-square distance
@@ -20,7 +20,7 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-__all__ = ["logit_pca", "centroid_distances", "class_spread", "dist_sd_ratio", "separability", "predict_logits"]
+__all__ = ["logit_pca", "centroid_distances", "class_spread", "dist_sd_ratio", "separability"]
 
 
 def logit_pca(logits: np.ndarray, n_components: int = 2) -> tuple[np.ndarray, np.ndarray]:
@@ -132,21 +132,3 @@ def separability(logits: np.ndarray, labels: np.ndarray, class_names: Sequence[s
     row["sd total"] = float(np.sqrt(np.sum(spread["sd"] ** 2)))
     row["dist/sd ratio"] = dist_sd_ratio(list(distances.values()), spread["sd"].to_numpy(), weight)
     return row, scores
-
-
-def predict_logits(model, dataset, device="cpu", batch_size: int = 32) -> tuple[np.ndarray, np.ndarray]:
-    """Raw logits (not probabilities) of a classifier over a dataset of ``(image, label)`` items.
-
-    Returns ``logits`` (n, k) float64 and ``labels`` (n,) int64, in dataset order.
-    """
-    import torch
-    from torch.utils.data import DataLoader
-
-    device = torch.device(device)
-    model.to(device).eval()
-    logits, labels = [], []
-    with torch.no_grad():
-        for images, batch_labels in DataLoader(dataset, batch_size=batch_size, shuffle=False):
-            logits.append(model(images.to(device)).cpu().numpy())
-            labels.append(np.asarray(batch_labels))
-    return np.concatenate(logits).astype(np.float64), np.concatenate(labels).astype(np.int64)

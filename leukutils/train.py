@@ -1,22 +1,34 @@
-"""One training loop for every classifier: Adam, optional ReduceLROnPlateau, best weights by validation
-loss, a history table, a progress bar, and resumable checkpoints.
+"""The one training loop, the per-task steps it runs, and cross-validation.
 
-Read it top to bottom: :func:`fit` runs ``epochs`` passes of :func:`train_one_epoch` and
-:func:`evaluate`, keeps the weights with the lowest validation loss and returns the history.
+Read :func:`fit` top to bottom: every epoch it seeds the step, runs the step's batches through
+forward, backward and the optimiser, validates, steps the scheduler, keeps the best weights and
+writes a resumable checkpoint; it returns the history as a DataFrame, one row per epoch.
+
+What differs between tasks lives in a small *step* object (:class:`ClassifierStep`,
+:class:`DetectorStep`, :class:`SeriesStep`, :class:`SegmentationStep`): which batches make an
+epoch, the loss of a batch, what is counted (accuracy, IoU, loss terms) and how the counts become
+the epoch's numbers. A new task subclasses :class:`Step`.
+
+:func:`cross_validate` trains one model per fold of a K-fold partition
+(:func:`leukutils.data.splits.kfold_split`); :func:`kfold_segmentation` uses it for paper 3's
+out-of-fold U-Net masks.
 """
 from __future__ import annotations
 
+import io
+import math
 import os
+import time
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
 import pandas as pd
 import torch
 from torch import nn
+from torch.nn import functional as F
 from torch.utils.data import DataLoader, Dataset
-
-HISTORY_COLUMNS = ["epoch", "train_loss", "train_accuracy", "val_loss", "val_accuracy", "lr"]
 
 
 def make_loader(dataset: Dataset, batch_size: int, shuffle: bool = False, seed: int = 0,
@@ -27,43 +39,255 @@ def make_loader(dataset: Dataset, batch_size: int, shuffle: bool = False, seed: 
                       num_workers=num_workers, drop_last=False)
 
 
-def _logits(output) -> torch.Tensor:
-    """Model output → logits (Inception in training mode may return a named tuple)."""
+def logits_of(output) -> torch.Tensor:
+    """Model output → logits (Inception in training mode returns a named tuple holding them)."""
     return output.logits if hasattr(output, "logits") else output
 
 
-def train_one_epoch(model: nn.Module, loader: DataLoader, optimizer: torch.optim.Optimizer,
-                    loss_fn: Callable, device: torch.device, progress=None) -> tuple[float, float]:
-    """One pass over ``loader`` in training mode; returns (mean loss, accuracy) over the samples."""
-    model.train()
-    total_loss, correct, seen = 0.0, 0, 0
-    for images, labels in loader:
-        images, labels = images.to(device), labels.to(device)
-        optimizer.zero_grad(set_to_none=True)
-        logits = _logits(model(images))
-        loss = loss_fn(logits, labels)
-        loss.backward()
-        optimizer.step()
-        total_loss += loss.item() * len(labels)
-        correct += (logits.argmax(1) == labels).sum().item()
-        seen += len(labels)
-        if progress is not None:
-            progress.update(len(labels))
-    return total_loss / seen, correct / seen
+# --------------------------------------------------------------------------------------------------
+# The loop
+# --------------------------------------------------------------------------------------------------
 
+def fit(model: nn.Module, step: "Step", *, epochs: int, optimizer: torch.optim.Optimizer, scheduler=None,
+        scheduler_metric: str | None = "val_loss", best_by: str | None = "val_loss",
+        checkpoint_path: str | os.PathLike | None = None, seed: int = 0, progress: bool = True,
+        desc: str | None = None) -> pd.DataFrame:
+    """Train ``model`` in place for ``epochs`` epochs of ``step`` and return the history.
 
-@torch.no_grad()
-def evaluate(model: nn.Module, loader: DataLoader, loss_fn: Callable, device: torch.device) -> tuple[float, float]:
-    """Mean loss and accuracy of ``model`` (eval mode) over ``loader``."""
+    Parameters
+    ----------
+    model : the network; moved to ``step.device``, left in eval mode.
+    step : the task (:class:`ClassifierStep`, :class:`DetectorStep`, :class:`SeriesStep`,
+        :class:`SegmentationStep`): batches, loss, counts, validation and seeding.
+    epochs : number of passes over the step's training batches.
+    optimizer : e.g. ``torch.optim.Adam(model.parameters(), lr=1e-3)``.
+    scheduler : optional learning-rate scheduler, stepped once per epoch with the history column
+        ``scheduler_metric`` (e.g. ``ReduceLROnPlateau``), or with no argument when that is None.
+        The classifiers follow the validation loss (paper 3: factor 0.1, patience 3). The U-Net
+        follows its *training* loss (factor 0.5, patience 3): its validation images are the fold
+        held out for testing, and nothing — learning rate or weights — may be chosen on them.
+    best_by : history column whose smallest value picks the weights ``model`` ends with (first epoch
+        on ties); when the column is absent (no validation) or ``best_by`` is None, the last
+        epoch's weights are kept. The U-Net passes None for the reason above.
+    checkpoint_path : if given, the training state (weights, optimiser, scheduler, best weights,
+        history, the step's generators and torch's global generator) is written there after every
+        epoch, and a run started with the same path resumes after the last finished epoch and
+        repeats an uninterrupted run (on the CPU; an augmentation pipeline with its own generator,
+        as albumentations has, restarts its stream).
+    seed : passed to ``step.seed(seed, epoch)`` at the start of every epoch: the one place where
+        training randomness is seeded.
+    progress : show a text progress bar (epochs, last losses).
+    desc : label of the progress bar (default: the model's architecture or class name).
+
+    Returns
+    -------
+    pandas.DataFrame, one row per epoch: ``epoch`` (1-based), ``train_<name>`` for every number the
+    step summarises (e.g. ``train_loss``, ``train_accuracy``), ``val_<name>`` when the step validates,
+    ``lr`` (learning rate used during the epoch) and ``seconds`` (wall time of the epoch).
+    """
+    if epochs < 1:
+        raise ValueError(f"fit: epochs must be ≥ 1, got {epochs}")
+    model.to(step.device)
+    history, best, best_weights = [], math.inf, None
+    checkpoint_path = None if checkpoint_path is None else Path(checkpoint_path)
+    if checkpoint_path is not None and checkpoint_path.is_file():
+        history, best, best_weights = _resume(checkpoint_path, model, optimizer, scheduler, step)
+
+    from tqdm import tqdm
+
+    bar = tqdm(total=epochs, initial=len(history), unit="epoch", disable=not progress,
+               desc=desc or f"fit {getattr(model, 'architecture', type(model).__name__)}")
+    for epoch in range(len(history) + 1, epochs + 1):
+        started = time.perf_counter()
+        step.seed(seed, epoch)
+        model.train()
+        totals: dict[str, float] = {}
+        for batch in step.batches():
+            optimizer.zero_grad(set_to_none=True)
+            loss, counts = step(model, batch)
+            loss.backward()
+            optimizer.step()
+            _add(totals, counts)
+        row = {"epoch": epoch, **_prefix("train", step.summarise(totals)), **_prefix("val", step.validate(model)),
+               "lr": optimizer.param_groups[0]["lr"]}
+        if scheduler is not None:
+            if scheduler_metric is None:
+                scheduler.step()
+            elif scheduler_metric in row:
+                scheduler.step(row[scheduler_metric])
+            else:
+                raise ValueError(f"fit: the scheduler follows {scheduler_metric!r}, which this step does not "
+                                 f"report; the history has {sorted(row)}")
+        if best_by is not None and best_by in row and row[best_by] < best:
+            best, best_weights = row[best_by], {k: v.detach().clone() for k, v in model.state_dict().items()}
+        row["seconds"] = time.perf_counter() - started
+        history.append(row)
+        bar.update()
+        bar.set_postfix({k: f"{row[k]:.3f}" for k in ("train_loss", "val_loss") if k in row}, refresh=False)
+        if checkpoint_path is not None:
+            save_checkpoint(checkpoint_path, {
+                "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict() if scheduler is not None else {},
+                "history": history, "best": best, "best_model": best_weights,
+                "step": step.state_dict(), "torch_rng": torch.get_rng_state()})
+    bar.close()
+    if best_weights is not None:
+        model.load_state_dict(best_weights)
     model.eval()
-    total_loss, correct, seen = 0.0, 0, 0
-    for images, labels in loader:
-        images, labels = images.to(device), labels.to(device)
-        logits = _logits(model(images))
-        total_loss += loss_fn(logits, labels).item() * len(labels)
-        correct += (logits.argmax(1) == labels).sum().item()
-        seen += len(labels)
-    return total_loss / seen, correct / seen
+    return pd.DataFrame(history)
+
+
+def _add(totals: dict, counts: dict) -> None:
+    for key, value in counts.items():
+        totals[key] = totals.get(key, 0) + value
+
+
+def _prefix(prefix: str, numbers: dict) -> dict:
+    return {f"{prefix}_{key}": value for key, value in numbers.items()}
+
+
+def _resume(path: Path, model: nn.Module, optimizer, scheduler, step: "Step") -> tuple[list, float, dict | None]:
+    """Load a :func:`fit` checkpoint into the objects; returns (history, best value, best weights)."""
+    state = torch.load(path, map_location=step.device, weights_only=True)
+    model.load_state_dict(state["model"])
+    optimizer.load_state_dict(state["optimizer"])
+    if scheduler is not None and state.get("scheduler"):
+        scheduler.load_state_dict(state["scheduler"])
+    step.load_state_dict(state.get("step", {}))
+    if "torch_rng" in state:
+        torch.set_rng_state(state["torch_rng"].cpu())
+    best = state["best"] if "best" in state else state["best_loss"]  # older classifier checkpoints
+    return state["history"], best, state["best_model"]
+
+
+def save_checkpoint(path: str | os.PathLike, state) -> Path:
+    """``torch.save(state)`` to ``path`` atomically: an interrupted write leaves the previous file."""
+    from .report import atomic_write_bytes
+
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    atomic_write_bytes(Path(path), buffer.getvalue())
+    return Path(path)
+
+
+# --------------------------------------------------------------------------------------------------
+# Steps: the task-specific part of an epoch
+# --------------------------------------------------------------------------------------------------
+
+class Step:
+    """One task's part of :func:`fit`. Per epoch, ``fit`` calls :meth:`seed`, then ``self(model, batch)``
+    for every batch of :meth:`batches`, then :meth:`summarise` on the summed counts and :meth:`validate`.
+
+    A subclass sets ``device`` and overrides :meth:`batches`, :meth:`__call__` and :meth:`summarise`;
+    it may override :meth:`seed`, :meth:`validation_batches` and :meth:`validate`.
+    """
+
+    device = torch.device("cpu")
+    generator: torch.Generator | None = None
+
+    def seed(self, seed: int, epoch: int) -> None:
+        """Seed the randomness of ``epoch`` (1-based). Default: one generator (:attr:`generator`) seeded
+        with ``seed`` before the first epoch and carried on (saved in checkpoints)."""
+        if epoch == 1:
+            self.generator = torch.Generator().manual_seed(seed)
+
+    def batches(self) -> Iterable:
+        """The training batches of the current epoch."""
+        raise NotImplementedError
+
+    def __call__(self, model: nn.Module, batch) -> tuple[torch.Tensor, dict[str, float]]:
+        """The batch's loss (a scalar tensor to back-propagate) and its counts (numbers summed over the epoch)."""
+        raise NotImplementedError
+
+    def summarise(self, totals: dict[str, float]) -> dict[str, float]:
+        """Counts summed over an epoch → the epoch's numbers (e.g. mean loss, accuracy)."""
+        raise NotImplementedError
+
+    def validation_batches(self) -> Iterable | None:
+        """Batches to validate on after every epoch, or None (no validation)."""
+        return None
+
+    @torch.no_grad()
+    def validate(self, model: nn.Module) -> dict[str, float]:
+        """The epoch's numbers on :meth:`validation_batches` (eval mode, no gradients); ``{}`` without them."""
+        batches = self.validation_batches()
+        if batches is None:
+            return {}
+        model.eval()
+        totals: dict[str, float] = {}
+        for batch in batches:
+            _add(totals, self(model, batch)[1])
+        return self.summarise(totals)
+
+    def state_dict(self) -> dict:
+        """States of the step's generators, for a checkpoint."""
+        return {} if self.generator is None else {"generator": self.generator.get_state()}
+
+    def load_state_dict(self, state: dict) -> None:
+        if "generator" in state:
+            self.generator = torch.Generator()
+            self.generator.set_state(state["generator"])
+
+
+def _loss_and_accuracy(totals: dict) -> dict[str, float]:
+    seen = max(totals.get("seen", 0), 1)
+    return {"loss": totals.get("loss", 0.0) / seen, "accuracy": totals.get("correct", 0) / seen}
+
+
+class ClassifierStep(Step):
+    """Image classification: datasets of ``(image (3, H, W) float, label int)``, cross-entropy, accuracy.
+
+    Every epoch reseeds torch (dropout) and the shuffling with ``seed + epoch``, so a resumed run
+    repeats an uninterrupted one.
+
+    Parameters
+    ----------
+    train_set, val_set : the training and validation datasets (neither may be empty).
+    batch_size : images per batch.
+    loss_fn : default cross-entropy on the logits.
+    device : where batches (and the model) go.
+    num_workers : DataLoader worker processes.
+    recalibrate_batch_norm : after each epoch, re-estimate batch-norm running statistics on the
+        training set with the epoch's weights (one extra forward pass, no gradients) before validating.
+        Not in the papers; for short CPU runs, where a few dozen steps leave the running averages far
+        from the data's statistics and eval-mode outputs near constant.
+    """
+
+    def __init__(self, train_set: Dataset, val_set: Dataset, batch_size: int, loss_fn: Callable | None = None,
+                 device: torch.device | str = "cpu", num_workers: int = 0, recalibrate_batch_norm: bool = False):
+        if len(train_set) == 0 or len(val_set) == 0:
+            raise ValueError(f"ClassifierStep: empty split (train {len(train_set)}, validation {len(val_set)} items)")
+        self.train_set, self.batch_size, self.num_workers = train_set, batch_size, num_workers
+        self.loss_fn = loss_fn or nn.CrossEntropyLoss()
+        self.device = torch.device(device)
+        self.recalibrate_batch_norm = recalibrate_batch_norm
+        self.val_loader = make_loader(val_set, batch_size, num_workers=num_workers)
+
+    def seed(self, seed: int, epoch: int) -> None:
+        torch.manual_seed(seed + epoch)  # dropout and other in-model randomness of this epoch
+        self.loader = make_loader(self.train_set, self.batch_size, shuffle=True, seed=seed + epoch,
+                                  num_workers=self.num_workers)
+
+    def batches(self) -> DataLoader:
+        return self.loader
+
+    def __call__(self, model, batch):
+        images, labels = batch[0].to(self.device), batch[1].to(self.device)
+        logits = logits_of(model(images))
+        loss = self.loss_fn(logits, labels)
+        return loss, {"loss": loss.item() * len(labels), "correct": (logits.argmax(1) == labels).sum().item(),
+                      "seen": len(labels)}
+
+    def summarise(self, totals):
+        return _loss_and_accuracy(totals)
+
+    def validation_batches(self) -> DataLoader:
+        return self.val_loader
+
+    def validate(self, model):
+        if self.recalibrate_batch_norm:
+            _recalibrate(model, self.loader, self.device)
+        return super().validate(model)
 
 
 @torch.no_grad()
@@ -83,118 +307,305 @@ def _recalibrate(model: nn.Module, loader: DataLoader, device: torch.device) -> 
         m.momentum = momentum
 
 
-def _save_checkpoint(path: Path, state: dict) -> None:
-    """``torch.save`` atomically (write, then rename) so an interrupted run leaves the previous file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    torch.save(state, tmp)
-    os.replace(tmp, path)
+class DetectorStep(Step):
+    """Object detection with a torchvision detector; the loss is the sum of torchvision's loss dict.
+
+    ``samples``: sequence of ``(image (H, W, 3) uint8, boxes (n, 4) float x0, y0, x1, y1 px,
+    labels (n,) int >= 1)`` (class 0 is the background), e.g.
+    :func:`leukutils.data.torch_datasets.samples_from_records`. Each epoch visits them in a random
+    order, ``batch_size`` at a time, each flipped left-right with probability 0.5 when ``flip``.
+    The numbers are the mean over batches of ``loss`` and of each torchvision loss term. No validation.
+
+    Seeding: a NumPy generator (order, flips) and torch's global generator (torchvision's box
+    sampling) are seeded once, before the first epoch.
+    """
+
+    def __init__(self, samples: Sequence, batch_size: int = 2, flip: bool = True, device: torch.device | str = "cpu"):
+        self.samples, self.batch_size, self.flip = samples, batch_size, flip
+        self.device = torch.device(device)
+        self.rng: np.random.Generator | None = None
+
+    def seed(self, seed: int, epoch: int) -> None:
+        if epoch == 1:
+            self.rng = np.random.default_rng(seed)
+            torch.manual_seed(seed)
+
+    def batches(self):
+        from .data.torch_datasets import detection_target, detection_tensor, flip_left_right
+
+        order = self.rng.permutation(len(self.samples))
+        for first in range(0, len(order), self.batch_size):
+            images, targets = [], []
+            for i in order[first:first + self.batch_size]:
+                image, boxes, labels = self.samples[int(i)]
+                if self.flip and self.rng.random() < 0.5:
+                    image, boxes = flip_left_right(image, boxes)
+                images.append(detection_tensor(image).to(self.device))
+                targets.append({k: v.to(self.device) for k, v in detection_target(boxes, labels).items()})
+            yield images, targets
+
+    def __call__(self, model, batch):
+        losses = model(*batch)
+        loss = sum(losses.values())
+        return loss, {"loss": float(loss.detach()), **{k: float(v.detach()) for k, v in losses.items()}, "batches": 1}
+
+    def summarise(self, totals):
+        batches = max(totals.get("batches", 0), 1)
+        return {k: v / batches for k, v in totals.items() if k != "batches"}
+
+    def state_dict(self) -> dict:
+        return {} if self.rng is None else {"rng": self.rng.bit_generator.state}
+
+    def load_state_dict(self, state: dict) -> None:
+        if "rng" in state:
+            self.rng = np.random.default_rng()
+            self.rng.bit_generator.state = state["rng"]
 
 
-def fit(model: nn.Module, train_set: Dataset, val_set: Dataset, *, epochs: int, lr: float, batch_size: int,
-        device: torch.device | str = "cpu", weight_decay: float = 0.0, scheduler: str | None = None,
-        loss_fn: Callable | None = None, checkpoint_path: str | os.PathLike | None = None, seed: int = 0,
-        progress: bool = True, num_workers: int = 0, recalibrate_batch_norm: bool = False) -> pd.DataFrame:
-    """Train ``model`` with Adam and return its history; the model ends with its best weights.
+class SeriesStep(Step):
+    """Bag classification on generated series of cells (paper 2): cross-entropy, accuracy.
 
     Parameters
     ----------
-    model : classifier mapping (n, 3, H, W) images to (n, k) logits; trained in place.
-    train_set, val_set : datasets of ``(image, label)`` items.
-    epochs, lr, batch_size, weight_decay : optimisation settings (Adam).
-    device : where to train.
-    scheduler : ``None`` or ``"plateau"`` (ReduceLROnPlateau on validation loss, factor 0.1,
-        patience 3).
-    loss_fn : default cross-entropy.
-    checkpoint_path : if given, the training state (weights, optimiser, scheduler, best weights,
-        history) is written there after every epoch, and a run started with the same path resumes
-        after the last finished epoch. The shuffling and dropout of epoch ``e`` are seeded by
-        ``seed + e``, so a resumed run repeats an uninterrupted one.
-    seed : seed of shuffling and dropout.
-    progress : show a ``tqdm.auto`` progress bar (samples seen, losses per epoch).
-    recalibrate_batch_norm : after each epoch, re-estimate batch-norm running statistics on the
-        training set with the epoch's weights (one extra forward pass, no gradients) before validating.
-        Not in the papers; for short CPU runs, where a few dozen steps leave the running averages far
-        from the data's statistics and eval-mode outputs near constant.
+    bank : :class:`leukutils.features.FeatureBank` of the cell pool the series index.
+    series : (n, L) int cell indices (``BLANK`` = -1 pads); labels : (n,) int 0/1.
+    batch_size : series per batch; each epoch visits them in a random order.
+    augment : each position reads a random augmented view of its cell (else view 0).
+    device : where batches (and the model) go.
+    encode : optional function ``(indices (B, L) np.ndarray, generator or None) → (B, L, D) features``
+        replacing ``bank.gather`` (the benchmark recomputes backbone features per batch with it).
+
+    Seeding: one torch generator (order and views), seeded before the first epoch. No validation.
+    """
+
+    def __init__(self, bank, series: np.ndarray, labels: np.ndarray, batch_size: int = 32, augment: bool = True,
+                 device: torch.device | str = "cpu", encode: Callable | None = None):
+        self.bank, self.batch_size, self.augment, self.encode = bank, batch_size, augment, encode
+        self.series = torch.as_tensor(np.asarray(series), dtype=torch.long)
+        self.labels = torch.as_tensor(np.asarray(labels), dtype=torch.long)
+        self.device = torch.device(device)
+
+    def batches(self):
+        order = torch.randperm(len(self.series), generator=self.generator)
+        views = self.generator if self.augment else None
+        for start in range(0, len(order), self.batch_size):
+            rows = order[start:start + self.batch_size]
+            if self.encode is None:
+                features = self.bank.gather(self.series[rows], views)
+            else:
+                features = self.encode(self.series[rows].numpy(), views)
+            yield features, self.labels[rows]
+
+    def __call__(self, model, batch):
+        features, labels = batch[0].to(self.device), batch[1].to(self.device)
+        logits = model(features)
+        loss = F.cross_entropy(logits, labels)
+        return loss, {"loss": float(loss.detach()) * len(labels), "correct": int((logits.argmax(1) == labels).sum()),
+                      "seen": len(labels)}
+
+    def summarise(self, totals):
+        return _loss_and_accuracy(totals)
+
+
+class SegmentationStep(Step):
+    """Binary segmentation (the U-Net): ``loss_fn`` on (n, 1, H, W) logits, IoU of ``logits > 0``.
+
+    Parameters
+    ----------
+    train_set, val_set : datasets of ``(image (3, s, s) float32, mask (1, s, s) float32 in {0, 1})``, e.g.
+        :class:`leukutils.data.torch_datasets.SegmentationDataset`; ``val_set`` optional.
+    batch_size : images per batch.
+    loss_fn : e.g. :class:`leukutils.models.unet.UnifiedFocalLoss`.
+    device : where batches (and the model) go.
+
+    The numbers are ``loss`` (mean over images) and ``iou`` (intersection over union pooled over all
+    pixels of the epoch; 1 when both are empty). Seeding: one torch generator shuffles the training
+    set; torch's global generator (dropout) is seeded by the caller before building the model;
+    albumentations augmentations draw from their own generator (seed it in the ``Compose``).
+    The validation loader has no generator of its own, so each validation pass draws one number from
+    torch's global generator (as the first U-Net loop did).
+    """
+
+    def __init__(self, train_set: Dataset, val_set: Dataset | None = None, batch_size: int = 8,
+                 loss_fn: Callable | None = None, device: torch.device | str = "cpu"):
+        if len(train_set) == 0:
+            raise ValueError("SegmentationStep: no training images")
+        self.train_set, self.batch_size, self.loss_fn = train_set, batch_size, loss_fn
+        self.device = torch.device(device)
+        self.val_loader = DataLoader(val_set, batch_size=batch_size) if val_set is not None and len(val_set) else None
+
+    def batches(self) -> DataLoader:
+        return DataLoader(self.train_set, batch_size=self.batch_size, shuffle=True, generator=self.generator)
+
+    def __call__(self, model, batch):
+        images, masks = batch[0].to(self.device), batch[1].to(self.device)
+        logits = model(images)
+        loss = self.loss_fn(logits, masks)
+        predicted, truth = logits.detach() > 0, masks > 0.5
+        return loss, {"loss": float(loss.detach()) * len(images), "seen": len(images),
+                      "intersection": int((predicted & truth).sum()), "union": int((predicted | truth).sum())}
+
+    def summarise(self, totals):
+        union = totals.get("union", 0)
+        return {"loss": totals.get("loss", 0.0) / max(totals.get("seen", 0), 1),
+                "iou": totals.get("intersection", 0) / union if union else 1.0}
+
+    def validation_batches(self) -> DataLoader | None:
+        return self.val_loader
+
+
+# --------------------------------------------------------------------------------------------------
+# Cross-validation
+# --------------------------------------------------------------------------------------------------
+
+def cross_validate(folds: Sequence[tuple[np.ndarray, np.ndarray]], fit_fold: Callable[[int, np.ndarray, np.ndarray], Any],
+                   max_folds: int | None = None) -> list:
+    """Train one model per fold of a K-fold partition and return what ``fit_fold`` returns, fold by fold.
+
+    Parameters
+    ----------
+    folds : the k ``(train_idx, held_out_idx)`` pairs of :func:`leukutils.data.splits.kfold_split`;
+        the held-out parts must partition the items (every index held out exactly once, never in
+        its own fold's training part), which is checked.
+    fit_fold : function ``(fold, train_idx, held_out_idx) → result``, called for folds 0, 1, … in
+        order; it seeds, builds and trains its model (e.g. with :func:`fit`).
+    max_folds : train only the first ``max_folds`` folds (quick runs); None: all of them.
 
     Returns
     -------
-    pandas.DataFrame with columns ``epoch, train_loss, train_accuracy, val_loss, val_accuracy, lr``,
-    one row per epoch (1-based). The weights with the lowest validation loss are loaded into ``model``
-    before returning (first epoch wins ties).
+    list of the results of the trained folds, in fold order.
     """
-    if epochs < 1:
-        raise ValueError(f"fit: epochs must be ≥ 1, got {epochs}")
-    if len(train_set) == 0 or len(val_set) == 0:
-        raise ValueError(f"fit: empty split (train {len(train_set)}, validation {len(val_set)} items)")
-    if scheduler not in (None, "plateau"):
-        raise ValueError(f"fit: unknown scheduler {scheduler!r}; use None or 'plateau'")
+    check_folds(folds)
+    if max_folds is not None and max_folds < 1:
+        raise ValueError(f"cross_validate: max_folds must be ≥ 1 or None, got {max_folds}")
+    return [fit_fold(fold, train, held_out) for fold, (train, held_out) in enumerate(folds[:max_folds])]
+
+
+def check_folds(folds: Sequence[tuple[np.ndarray, np.ndarray]]) -> None:
+    """Raise ``ValueError`` unless the held-out parts of ``folds`` partition ``0 … n-1`` and each
+    fold's training part is the rest."""
+    if len(folds) < 2:
+        raise ValueError(f"cross-validation needs at least 2 folds, got {len(folds)}")
+    held_out = np.concatenate([np.asarray(test, dtype=int) for _, test in folds])
+    n = len(held_out)
+    if not np.array_equal(np.sort(held_out), np.arange(n)):
+        raise ValueError(f"the folds' held-out parts do not partition the {n} items: every item must be held "
+                         f"out exactly once")
+    for fold, (train, test) in enumerate(folds):
+        if not np.array_equal(np.sort(np.concatenate([train, test]).astype(int)), np.arange(n)):
+            raise ValueError(f"fold {fold}: training and held-out parts must be disjoint and cover all {n} items")
+
+
+# --------------------------------------------------------------------------------------------------
+# Paper 3's U-Net: one fold, and out-of-fold masks by K-fold cross-validation
+# --------------------------------------------------------------------------------------------------
+
+def train_unet(train_images, train_masks, val_images=None, val_masks=None, *, size: int = 128,
+               epochs: int = 30, batch_size: int = 8, lr: float = 1e-4, weight_decay: float = 1e-4,
+               lam: float = 0.5, delta: float = 0.8, gamma: float = 1.0, dropout: float = 0.05,
+               channels: Sequence[int] = (32, 64, 128, 256, 512), augment: Callable | None = None,
+               device: str | torch.device = "cpu", seed: int = 0, progress: bool = False) -> tuple[nn.Module, pd.DataFrame]:
+    """Train a paper-3 U-Net on image/mask pairs: Adam, Unified Focal Loss, ReduceLROnPlateau on the
+    training loss (factor 0.5, patience 3), last epoch's weights kept.
+
+    Parameters
+    ----------
+    train_images, val_images : sequences of (H, W, 3) uint8 RGB images; ``val_*`` optional (held-out
+        curves only: nothing is selected on them).
+    train_masks, val_masks : matching (H, W) bool nucleus masks.
+    size : side the images are resized to (paper: 256); must suit ``channels``
+        (see :func:`leukutils.models.unet.build_unet`).
+    lam, delta, gamma, lr, dropout, weight_decay : Table A2 (see
+        :data:`leukutils.models.unet.PAPER_UNET_PARAMS`).
+    augment : albumentations transform for training pairs (e.g.
+        :func:`leukutils.preprocess.segmentation_augmentation`).
+    seed : seeds torch before the model is built (weights, dropout) and the shuffling.
+
+    Returns
+    -------
+    model : the trained U-Net (eval mode, on ``device``).
+    history : :func:`fit`'s history (``train_loss, train_iou``, ``val_loss, val_iou`` with validation images).
+    """
+    from .data.torch_datasets import SegmentationDataset
+    from .models.unet import UnifiedFocalLoss, build_unet
+
     device = torch.device(device)
-    model.to(device)
-    loss_fn = loss_fn or nn.CrossEntropyLoss()
+    torch.manual_seed(seed)
+    model = build_unet(channels=channels, dropout=dropout).to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
-    plateau = (torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, mode="min", factor=0.1, patience=3)
-               if scheduler == "plateau" else None)
-    history: list[dict] = []
-    best_loss, best_state = float("inf"), None
-    checkpoint_path = None if checkpoint_path is None else Path(checkpoint_path)
-    if checkpoint_path is not None and checkpoint_path.is_file():
-        state = torch.load(checkpoint_path, map_location=device, weights_only=True)
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        if plateau is not None and state.get("scheduler"):
-            plateau.load_state_dict(state["scheduler"])
-        history, best_loss, best_state = state["history"], state["best_loss"], state["best_model"]
-    val_loader = make_loader(val_set, batch_size, num_workers=num_workers)
-
-    from tqdm.auto import tqdm
-    bar = tqdm(total=epochs * len(train_set), initial=len(history) * len(train_set), unit="img",
-               disable=not progress, desc=f"fit {getattr(model, 'architecture', type(model).__name__)}")
-    for epoch in range(len(history) + 1, epochs + 1):
-        torch.manual_seed(seed + epoch)  # dropout and other in-model randomness of this epoch
-        train_loader = make_loader(train_set, batch_size, shuffle=True, seed=seed + epoch, num_workers=num_workers)
-        train_loss, train_accuracy = train_one_epoch(model, train_loader, optimizer, loss_fn, device, bar)
-        if recalibrate_batch_norm:
-            _recalibrate(model, train_loader, device)
-        val_loss, val_accuracy = evaluate(model, val_loader, loss_fn, device)
-        history.append({"epoch": epoch, "train_loss": train_loss, "train_accuracy": train_accuracy,
-                        "val_loss": val_loss, "val_accuracy": val_accuracy,
-                        "lr": optimizer.param_groups[0]["lr"]})
-        if plateau is not None:
-            plateau.step(val_loss)
-        if val_loss < best_loss:
-            best_loss = val_loss
-            best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-        bar.set_postfix(train_loss=f"{train_loss:.3f}", val_loss=f"{val_loss:.3f}", refresh=False)
-        if checkpoint_path is not None:
-            _save_checkpoint(checkpoint_path, {
-                "model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                "scheduler": plateau.state_dict() if plateau is not None else {},
-                "history": history, "best_loss": best_loss, "best_model": best_state})
-    bar.close()
-    if best_state is not None:
-        model.load_state_dict(best_state)
-    return pd.DataFrame(history, columns=HISTORY_COLUMNS)
+    scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, factor=0.5, patience=3)
+    val_set = None if val_images is None else SegmentationDataset(val_images, val_masks, size)
+    step = SegmentationStep(SegmentationDataset(train_images, train_masks, size, augment), val_set,
+                            batch_size=batch_size, loss_fn=UnifiedFocalLoss(lam, delta, gamma), device=device)
+    history = fit(model, step, epochs=epochs, optimizer=optimizer, scheduler=scheduler, scheduler_metric="train_loss",
+                  best_by=None, seed=seed, progress=progress, desc="U-Net")
+    return model, history
 
 
-@torch.no_grad()
-def predict(model: nn.Module, dataset: Dataset, device: torch.device | str = "cpu",
-            batch_size: int = 32) -> tuple[np.ndarray, np.ndarray]:
-    """Class probabilities of every item of ``dataset``, in order.
+@dataclass
+class KFoldSegmentation:
+    """Result of :func:`kfold_segmentation`.
 
-    Returns
-    -------
-    probabilities : (n, k) float np.ndarray, softmax of the logits (rows sum to 1).
-    labels : (n,) int np.ndarray, the dataset's labels.
+    ``masks``: out-of-fold (H, W) bool mask per image (None for images of untrained folds); ``fold``:
+    (n,) fold in which each image was held out (-1: untrained fold); ``history``: per-fold, per-epoch
+    curves (column ``fold`` first); ``seconds``: training seconds per fold.
     """
-    device = torch.device(device)
-    model.to(device).eval()
-    probabilities, labels = [], []
-    for images, batch_labels in make_loader(dataset, batch_size):
-        probabilities.append(torch.softmax(_logits(model(images.to(device))), dim=1).cpu().numpy())
-        labels.append(np.asarray(batch_labels))
-    return np.concatenate(probabilities).astype(np.float64), np.concatenate(labels).astype(np.int64)
 
+    masks: list[np.ndarray | None]
+    fold: np.ndarray
+    history: pd.DataFrame
+    seconds: list[float] = field(default_factory=list)
+
+
+def kfold_segmentation(images: Sequence[np.ndarray], masks: Sequence[np.ndarray], k: int = 10, seed: int = 0,
+                       max_folds: int | None = None, save_dir=None, progress: bool = False,
+                       **train_kw) -> KFoldSegmentation:
+    """K-fold cross-validated U-Net masks: every image is segmented by the model that did not train on it.
+
+    Parameters
+    ----------
+    images, masks : all images ((H, W, 3) uint8) and their (H, W) bool nucleus masks.
+    k : number of folds (paper: 10): a seeded random partition
+        (:func:`leukutils.data.splits.kfold_split` with ``stratify=False``).
+    seed : seed of the partition; fold ``f`` trains with seed ``seed + f``.
+    max_folds : train only the first ``max_folds`` folds (quick runs); images of the other folds get
+        no mask (``None`` in ``masks``, fold −1) and must be left out of the scores.
+    save_dir : if given, each fold's state dict is written there as ``unet_fold<f>.pt``.
+    train_kw : passed to :func:`train_unet` (size, epochs, lam, delta, gamma, lr, …, device).
+    """
+    from .data.splits import kfold_split
+    from .predict import predict_masks
+
+    n = len(images)
+    if n < k:
+        raise ValueError(f"kfold_segmentation: {n} images cannot be split into k={k} folds")
+
+    def fit_fold(fold, train_idx, test_idx):
+        model, history = train_unet([images[i] for i in train_idx], [masks[i] for i in train_idx],
+                                    [images[i] for i in test_idx], [masks[i] for i in test_idx],
+                                    seed=seed + fold, progress=progress, **train_kw)
+        predicted = predict_masks(model, [images[i] for i in test_idx], size=train_kw.get("size", 128),
+                                  device=train_kw.get("device", "cpu"))
+        if save_dir is not None:
+            save_checkpoint(Path(save_dir) / f"unet_fold{fold}.pt", model.state_dict())
+        return test_idx, predicted, history
+
+    out_masks: list[np.ndarray | None] = [None] * n
+    fold_of = np.full(n, -1)
+    histories, seconds = [], []
+    results = cross_validate(kfold_split(np.arange(n), k=k, seed=seed, stratify=False), fit_fold, max_folds)
+    for fold, (test_idx, predicted, history) in enumerate(results):
+        for i, mask in zip(test_idx, predicted):
+            out_masks[i], fold_of[i] = mask, fold
+        histories.append(history.assign(fold=fold))
+        seconds.append(float(history["seconds"].sum()))
+    history = pd.concat(histories, ignore_index=True)
+    return KFoldSegmentation(out_masks, fold_of, history[["fold"] + [c for c in history if c != "fold"]], seconds)
+
+
+# --------------------------------------------------------------------------------------------------
+# Saving models
+# --------------------------------------------------------------------------------------------------
 
 def evaluation_loss(probabilities: np.ndarray, labels: np.ndarray) -> float:
     """Mean cross-entropy of predicted probabilities (n, k) against labels (n,) (clipped at 1e-12)."""
@@ -210,11 +621,11 @@ def save_model(model: nn.Module, path: str | os.PathLike, card: dict | None = No
     """
     import json
 
-    path = Path(path)
-    _save_checkpoint(path, model.state_dict())
-    if card is not None:
-        from .report import atomic_write_bytes
+    from .report import atomic_write_bytes
 
+    path = Path(path)
+    save_checkpoint(path, model.state_dict())
+    if card is not None:
         text = json.dumps(card, indent=2, sort_keys=True, default=_json_default) + "\n"
         atomic_write_bytes(path.with_suffix(".json"), text.encode())
     return path
@@ -232,5 +643,6 @@ def _json_default(value):
     raise TypeError(f"cannot write {type(value).__name__} to a model card")
 
 
-__all__ = ["fit", "predict", "evaluate", "train_one_epoch", "make_loader", "save_model", "evaluation_loss",
-           "HISTORY_COLUMNS"]
+__all__ = ["fit", "Step", "ClassifierStep", "DetectorStep", "SeriesStep", "SegmentationStep", "cross_validate",
+           "check_folds", "train_unet", "kfold_segmentation", "KFoldSegmentation", "make_loader", "logits_of",
+           "save_checkpoint", "save_model", "evaluation_loss"]

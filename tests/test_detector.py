@@ -1,12 +1,16 @@
-"""White-cell detector (leukutils.models.detector) and the COCO detection metric (leukutils.metrics)."""
+"""White-cell detector (leukutils.models.detector), its training step and inference, and the COCO
+detection metric (leukutils.metrics)."""
 import numpy as np
 import pytest
 import torch
 
 from leukutils import config
 from leukutils.data.records import Record
+from leukutils.data.torch_datasets import samples_from_records
 from leukutils.metrics import detection_map
 from leukutils.models import detector
+from leukutils.predict import detect
+from leukutils.train import DetectorStep, fit
 
 
 @pytest.fixture(autouse=True)
@@ -30,6 +34,12 @@ def _smears(n, seed=0):
     return out
 
 
+def train_detector(model, samples, epochs, lr=1e-3, batch_size=2, seed=0, **kw):
+    optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=lr)
+    return fit(model, DetectorStep(samples, batch_size=batch_size), epochs=epochs, optimizer=optimizer, seed=seed,
+               progress=False, **kw)
+
+
 def test_detection_map_is_one_for_perfect_and_zero_for_missing_boxes():
     truth = [{"boxes": np.array([[10, 10, 50, 50]]), "labels": np.array([1])},
              {"boxes": np.array([[0, 0, 20, 30], [40, 40, 80, 90]]), "labels": np.array([1, 1])}]
@@ -48,13 +58,17 @@ def test_small_detector_learns_cells_and_finds_none_on_a_blank_field():
     config.seed_everything(0)
     train, test = _smears(16, seed=0), _smears(6, seed=1)
     model = detector.build_detector("small", 2, weights=None, min_size=96, max_size=96, anchor_sizes=(16, 24, 32))
-    history = detector.train_detector(model, train, epochs=8, lr=3e-3, batch_size=4, seed=0)
-    assert len(history) == 8 and history[-1]["loss"] < history[0]["loss"]
-    predictions = detector.detect(model, [t[0] for t in test], score_threshold=0.05)
+    history = train_detector(model, train, epochs=8, lr=3e-3, batch_size=4, seed=0)
+    assert history["epoch"].tolist() == list(range(1, 9))
+    assert {"train_loss", "train_loss_classifier", "train_loss_box_reg", "train_loss_objectness",
+            "train_loss_rpn_box_reg", "lr", "seconds"} <= set(history.columns)
+    assert not any(c.startswith("val_") for c in history.columns)
+    assert history["train_loss"].iloc[-1] < history["train_loss"].iloc[0]
+    predictions = detect(model, [t[0] for t in test], score_threshold=0.05)
     assert all(p["boxes"].shape[1] == 4 and p["boxes"].dtype == np.float32 for p in predictions)
     score = detection_map(predictions, [{"boxes": t[1], "labels": t[2]} for t in test])
     assert score["map_50"] > 0.5
-    blank = detector.detect(model, [np.full((96, 96, 3), 235, np.uint8)], score_threshold=0.5)[0]
+    blank = detect(model, [np.full((96, 96, 3), 235, np.uint8)], score_threshold=0.5)[0]
     assert len(blank["boxes"]) == 0 and len(blank["scores"]) == 0
 
 
@@ -63,8 +77,23 @@ def test_training_is_deterministic():
     for _ in range(2):
         config.seed_everything(0)
         model = detector.build_detector("small", 2, weights=None, min_size=96, max_size=96)
-        results.append(detector.train_detector(model, _smears(4), epochs=1, batch_size=2, seed=0)[0]["loss"])
+        results.append(train_detector(model, _smears(4), epochs=1, batch_size=2, seed=0)["train_loss"].iloc[0])
     assert results[0] == results[1]
+
+
+def test_resumed_detector_training_repeats_an_uninterrupted_one(tmp_path):
+    def new_detector():
+        torch.manual_seed(0)
+        return detector.build_detector("small", 2, weights=None, min_size=96, max_size=96)
+
+    samples = _smears(4)
+    straight = train_detector(new_detector(), samples, epochs=3, seed=1)
+    checkpoint = tmp_path / "detector.pt"
+    train_detector(new_detector(), samples, epochs=1, seed=1, checkpoint_path=checkpoint)
+    torch.manual_seed(123)  # another process: the checkpoint restores the order, flips and torchvision's sampling
+    resumed = train_detector(new_detector(), samples, epochs=3, seed=1, checkpoint_path=checkpoint)
+    columns = [c for c in straight.columns if c != "seconds"]
+    np.testing.assert_allclose(resumed[columns].to_numpy(), straight[columns].to_numpy(), rtol=1e-6)
 
 
 def test_build_detector_architectures_and_errors():
@@ -80,16 +109,16 @@ def test_bad_targets_and_images_are_refused():
     model = detector.build_detector("small", 2, weights=None, min_size=64, max_size=64)
     image = np.zeros((64, 64, 3), np.uint8)
     with pytest.raises(ValueError, match="background"):
-        detector.train_detector(model, [(image, np.array([[1, 1, 20, 20]]), np.array([0]))], epochs=1)
+        train_detector(model, [(image, np.array([[1, 1, 20, 20]]), np.array([0]))], epochs=1)
     with pytest.raises(ValueError, match="uint8"):
-        detector.detect(model, [np.zeros((64, 64), np.float32)])
+        detect(model, [np.zeros((64, 64), np.float32)])
 
 
 def test_samples_from_records_keep_only_the_asked_classes(tmp_path):
     record = Record(tmp_path / "a.jpg", "smear", boxes=np.array([[0, 0, 5, 5], [1, 1, 9, 9], [2, 2, 8, 8]], np.float32),
                     box_labels=["RBC", "WBC", "blast"])
-    samples = detector.samples_from_records([record], ["WBC", "blast"], lambda path: np.zeros((10, 10, 3), np.uint8))
+    samples = samples_from_records([record], ["WBC", "blast"], lambda path: np.zeros((10, 10, 3), np.uint8))
     image, boxes, labels = samples[0]
     assert image.shape == (10, 10, 3) and boxes.tolist() == [[1, 1, 9, 9], [2, 2, 8, 8]] and labels.tolist() == [1, 2]
     with pytest.raises(ValueError, match="no boxes"):
-        detector.samples_from_records([Record(tmp_path / "b.jpg", "smear")], ["WBC"], lambda p: None)
+        samples_from_records([Record(tmp_path / "b.jpg", "smear")], ["WBC"], lambda p: None)

@@ -1,10 +1,14 @@
-"""Cell encoder with feature cache, LSTM / attention MIL models, training and evaluation (leukutils.models.mil)."""
+"""Cell encoder with feature cache (leukutils.features), LSTM / attention MIL models (leukutils.models.mil),
+training on series (leukutils.train.SeriesStep) and the patient-level protocol (leukutils.patients)."""
 import numpy as np
 import pytest
 import torch
 
+from leukutils import features, patients
 from leukutils.data import bags
 from leukutils.models import mil
+from leukutils.predict import cell_blast_probability, predict_bags, predict_series
+from leukutils.train import SeriesStep, fit
 
 
 @pytest.fixture(autouse=True)
@@ -19,7 +23,7 @@ def images():
 
 def test_encoder_caches_features_by_image(images, tmp_path):
     torch.manual_seed(0)
-    enc = mil.CellEncoder("alexnet", weights=None, input_size=64, layer="pool", cache_dir=tmp_path)
+    enc = features.CellEncoder("alexnet", weights=None, input_size=64, layer="pool", cache_dir=tmp_path)
     first = enc(images)
     assert first.shape == (6, 256) and enc.computed == 6
     again = enc(images[[2, 0, 2]])  # all seen before: nothing recomputed, rows follow the request
@@ -31,19 +35,19 @@ def test_encoder_caches_features_by_image(images, tmp_path):
     assert path.exists() and enc.key in path.name
     # a new encoder with the same weights reads the disk cache and computes nothing
     torch.manual_seed(0)
-    enc2 = mil.CellEncoder("alexnet", weights=None, input_size=64, layer="pool", cache_dir=tmp_path)
+    enc2 = features.CellEncoder("alexnet", weights=None, input_size=64, layer="pool", cache_dir=tmp_path)
     assert enc2.key == enc.key
     torch.testing.assert_close(enc2(images), first)
     assert enc2.computed == 0
     # different weights -> different key, so stale features are never reused
     torch.manual_seed(1)
-    assert mil.CellEncoder("alexnet", weights=None, input_size=64, layer="pool").key != enc.key
+    assert features.CellEncoder("alexnet", weights=None, input_size=64, layer="pool").key != enc.key
 
 
 @pytest.mark.parametrize("name,size,dim", [("alexnet", 64, 4096), ("resnet50", 32, 2048), ("vit_b_16", 32, 768)])
 def test_extractors_give_one_vector_per_image_and_are_frozen(name, size, dim):
     model = mil.build_extractor(name, weights=None, input_size=size)
-    x = mil.to_input(np.zeros((2, 20, 20, 3), np.uint8), size)
+    x = features.to_input(np.zeros((2, 20, 20, 3), np.uint8), size)
     assert x.shape == (2, 3, size, size)
     assert model(x).shape == (2, dim)
     assert not any(p.requires_grad for p in model.parameters())
@@ -60,7 +64,7 @@ def test_extractor_rejects_bad_sizes():
 
 def test_feature_bank_gathers_blanks_and_views():
     feats = torch.arange(3 * 2 * 4, dtype=torch.float32).reshape(3, 2, 4)
-    bank = mil.FeatureBank(feats, torch.full((4,), -1.0))
+    bank = features.FeatureBank(feats, torch.full((4,), -1.0))
     out = bank.gather(np.array([[0, bags.BLANK, 2]]))
     torch.testing.assert_close(out[0, 0], feats[0, 0])
     torch.testing.assert_close(out[0, 1], torch.full((4,), -1.0))
@@ -78,7 +82,7 @@ def _toy_bank(n=60, d=8, seed=0):
     is_blast = np.arange(n) < n // 3
     feats = rng.normal(0, 1, (n, 2, d)).astype(np.float32)
     feats[:, :, 0] += np.where(is_blast, 2.0, -2.0)[:, None]
-    return mil.FeatureBank(torch.from_numpy(feats), torch.zeros(d)), is_blast
+    return features.FeatureBank(torch.from_numpy(feats), torch.zeros(d)), is_blast
 
 
 @pytest.mark.parametrize("kind", ["lstm", "abmil"])
@@ -87,22 +91,43 @@ def test_two_stage_training_learns_the_any_blast_rule(kind):
     normal, blast = np.flatnonzero(~is_blast), np.flatnonzero(is_blast)
     torch.manual_seed(0)
     model = mil.build_mil(kind, bank.dim, cell_dim=32, **({"hidden": 32} if kind == "lstm" else {}))
-    hist = mil.fit_two_stage(model, bank, normal, blast, dict(n_series=128, epochs=3, lr=5e-3),
+    hist = patients.fit_two_stage(model, bank, normal, blast, dict(n_series=128, epochs=3, lr=5e-3),
                              dict(n_series=192, length=4, epochs=5, lr=5e-3), seed=0)
     assert set(hist) == {"stage1", "stage2"}
+    assert list(hist["stage2"].columns) == ["epoch", "train_loss", "train_accuracy", "lr", "seconds"]
+    assert hist["stage1"]["epoch"].tolist() == [1, 2, 3] and len(hist["stage2"]) == 5
     test, labels = bags.make_series(normal, blast, 200, 4, seed=99)
-    accuracy = ((mil.predict_series(model, bank, test) >= 0.5) == labels).mean()
+    accuracy = ((predict_series(model, bank, test) >= 0.5) == labels).mean()
     assert accuracy > 0.85
+
+
+def test_series_training_resumes_and_reads_random_views(tmp_path):
+    bank, is_blast = _toy_bank()
+    series, labels = bags.make_series(np.flatnonzero(~is_blast), np.flatnonzero(is_blast), 64, 3, seed=1)
+
+    def run(epochs, checkpoint=None, augment=True):
+        torch.manual_seed(0)
+        model = mil.build_mil("lstm", bank.dim, cell_dim=16, hidden=16)
+        optimizer = torch.optim.Adam(model.parameters(), lr=5e-3)
+        return fit(model, SeriesStep(bank, series, labels, batch_size=16, augment=augment), epochs=epochs,
+                   optimizer=optimizer, seed=3, checkpoint_path=checkpoint, progress=False)
+
+    straight = run(3)
+    run(1, tmp_path / "series.pt")
+    resumed = run(3, tmp_path / "series.pt")  # the order and view generator carry on from the checkpoint
+    columns = ["epoch", "train_loss", "train_accuracy", "lr"]
+    np.testing.assert_allclose(resumed[columns].to_numpy(), straight[columns].to_numpy(), rtol=1e-6)
+    assert not np.allclose(run(3, augment=False)["train_loss"], straight["train_loss"])
 
 
 def test_predict_bags_handles_any_length_and_empty_bags():
     torch.manual_seed(0)
     model = mil.LSTMClassifier(5, cell_dim=8, hidden=8, patient_dim=4)
     bags_ = [torch.randn(7, 5), torch.zeros(0, 5), torch.randn(1, 5)]
-    probs = mil.predict_bags(model, bags_)
+    probs = predict_bags(model, bags_)
     assert probs.shape == (3,) and np.isnan(probs[1]) and np.isfinite(probs[[0, 2]]).all()
     # packing: a bag alone and the same bag batched with a longer one give the same answer
-    alone = mil.predict_bags(model, [bags_[2]])
+    alone = predict_bags(model, [bags_[2]])
     np.testing.assert_allclose(alone, probs[2], rtol=1e-5)
 
 
@@ -119,12 +144,21 @@ def test_attention_mil_is_order_invariant_and_lstm_is_not():
     assert (weights[1, 2:] == 0).all()
 
 
+def test_cell_blast_probability_is_the_length_one_series():
+    torch.manual_seed(0)
+    model = mil.LSTMClassifier(5, cell_dim=8, hidden=8, patient_dim=4)
+    bag = torch.randn(3, 5)
+    probs = cell_blast_probability(model, [bag, torch.zeros(0, 5)])
+    assert len(probs[1]) == 0
+    np.testing.assert_allclose(probs[0], predict_bags(model, [bag[i:i + 1] for i in range(3)]), rtol=1e-6)
+
+
 def test_count_perceptron_separates_by_blast_count():
     probs = [np.array([0.9, 0.1, 0.2]), np.array([0.1, 0.2]), np.array([0.8, 0.7]), np.array([0.3])]
-    counts = mil.count_features(probs)
+    counts = patients.count_features(probs)
     np.testing.assert_array_equal(counts, [[2, 1], [2, 0], [0, 2], [1, 0]])
-    model = mil.fit_count_perceptron(counts, np.array([1, 0, 1, 0]))
-    np.testing.assert_array_equal(mil.predict_count_perceptron(model, counts), [1, 0, 1, 0])
+    model = patients.fit_count_perceptron(counts, np.array([1, 0, 1, 0]))
+    np.testing.assert_array_equal(patients.predict_count_perceptron(model, counts), [1, 0, 1, 0])
 
 
 def test_evaluate_partitions_and_removal():
@@ -132,23 +166,23 @@ def test_evaluate_partitions_and_removal():
     normal, blast = np.flatnonzero(~is_blast), np.flatnonzero(is_blast)
     torch.manual_seed(0)
     model = mil.LSTMClassifier(bank.dim, cell_dim=16, hidden=16, patient_dim=8)
-    mil.fit_two_stage(model, bank, normal, blast, dict(n_series=256, epochs=4, lr=5e-3),
+    patients.fit_two_stage(model, bank, normal, blast, dict(n_series=256, epochs=4, lr=5e-3),
                       dict(n_series=384, length=4, epochs=8, lr=5e-3))
     series, series_labels = bags.make_series(normal, blast, 200, 4, seed=5)
-    assert ((mil.predict_series(model, bank, series) >= 0.5) == series_labels).mean() > 0.85
+    assert ((predict_series(model, bank, series) >= 0.5) == series_labels).mean() > 0.85
     feats = bank.features[:, 0]
-    patients = [np.r_[blast[:1], normal[:3]], normal[6:10], np.r_[blast[2:3], normal[14:17]]]
-    bag_features = [feats[p] for p in patients]
-    cell_labels = [is_blast[p].astype(int) for p in patients]
+    cells_of = [np.r_[blast[:1], normal[:3]], normal[6:10], np.r_[blast[2:3], normal[14:17]]]
+    bag_features = [feats[p] for p in cells_of]
+    cell_labels = [is_blast[p].astype(int) for p in cells_of]
     labels = [1, 0, 1]
-    table = mil.evaluate_partitions(model, bag_features, labels, sizes=[None, 3], n_draws=2, cell_labels=cell_labels)
+    table = patients.evaluate_partitions(model, bag_features, labels, sizes=[None, 3], n_draws=2, cell_labels=cell_labels)
     assert len(table) == 3 * 2 * 2 and set(table["size"]) == {-1, 3}
     assert (table.loc[table["size"] == 3, "n_cells"] == 3).all()
-    no_blasts = mil.evaluate_partitions(model, bag_features, labels, cell_labels=cell_labels, remove="blast")
+    no_blasts = patients.evaluate_partitions(model, bag_features, labels, cell_labels=cell_labels, remove="blast")
     assert no_blasts.loc[no_blasts.label == 1, "pred"].sum() == 0  # without blasts, no ALL found
-    full = mil.partition_scores(mil.evaluate_partitions(model, bag_features, labels))
+    full = patients.partition_scores(patients.evaluate_partitions(model, bag_features, labels))
     assert full["recall"].iloc[0] == 1.0
-    only_blasts = mil.evaluate_partitions(model, bag_features, labels, cell_labels=cell_labels, remove="normal")
+    only_blasts = patients.evaluate_partitions(model, bag_features, labels, cell_labels=cell_labels, remove="normal")
     assert only_blasts.loc[1, "n_cells"] == 0 and np.isnan(only_blasts.loc[1, "prob"])
     with pytest.raises(ValueError):
-        mil.evaluate_partitions(model, bag_features, labels, remove="blast")
+        patients.evaluate_partitions(model, bag_features, labels, remove="blast")

@@ -115,3 +115,16 @@ def test_split_errors_are_clear():
         splits.holdout_split(labels, np.array([None] * len(labels)))
     with pytest.raises(ValueError, match="class counts"):
         splits.holdout_split(np.array(["a", "a", "b"]), fractions=(0.4, 0.3, 0.3))
+
+
+def test_unstratified_kfold_split_is_sklearn_kfold():
+    from sklearn.model_selection import KFold
+
+    folds = splits.kfold_split(np.arange(11), k=3, seed=4, stratify=False)
+    for (train, test), (ref_train, ref_test) in zip(folds, KFold(3, shuffle=True, random_state=4).split(np.zeros(11))):
+        np.testing.assert_array_equal(train, np.sort(ref_train))
+        np.testing.assert_array_equal(test, np.sort(ref_test))
+    with pytest.raises(ValueError, match="too few"):
+        splits.kfold_split(np.arange(2), k=3, stratify=False)
+    with pytest.raises(ValueError, match="stratif"):
+        splits.kfold_split(np.arange(6), groups=np.arange(6), k=3, stratify=False)

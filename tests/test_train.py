@@ -1,4 +1,5 @@
-"""The training loop: learning, best-weights restore, resumable checkpoints, prediction, datasets, cards."""
+"""The training loop with each step (classifier, detector, MIL series, U-Net): learning, history, best-weights
+restore, resumable checkpoints; cross-validation; prediction, datasets, model cards."""
 from __future__ import annotations
 
 import json
@@ -8,10 +9,14 @@ import pytest
 import torch
 from PIL import Image
 
+from leukutils.data.splits import kfold_split
 from leukutils.data.torch_datasets import ImageDataset, TensorImageDataset, binary_labels, undersample
 from leukutils.models.classifiers import build_classifier
 from leukutils.models.weights import load_checkpoint
-from leukutils.train import HISTORY_COLUMNS, evaluate, fit, make_loader, predict, save_model
+from leukutils.predict import classify
+from leukutils.train import ClassifierStep, check_folds, cross_validate, fit, save_model
+
+CLASSIFIER_COLUMNS = ["epoch", "train_loss", "train_accuracy", "val_loss", "val_accuracy", "lr", "seconds"]
 
 
 @pytest.fixture(autouse=True)
@@ -19,12 +24,12 @@ def _one_thread():
     torch.set_num_threads(1)
 
 
-def toy_sets(n=48, size=24, seed=0):
-    """Two classes told apart by the red channel's brightness."""
+def toy_sets(n=48, size=24, seed=0, signal=0.5):
+    """Two classes told apart by the red channel's brightness (``signal`` 0: by nothing, pure overfitting)."""
     g = torch.Generator().manual_seed(seed)
     labels = np.arange(n) % 2
     images = torch.rand(n, 3, size, size, generator=g) * 0.5
-    images[labels == 1, 0] += 0.5
+    images[labels == 1, 0] += signal
     return TensorImageDataset(images[: n * 3 // 4], labels[: n * 3 // 4]), TensorImageDataset(images[n * 3 // 4:], labels[n * 3 // 4:])
 
 
@@ -33,53 +38,98 @@ def new_model():
     return build_classifier("standard_cnn", 2, weights=None, dropout=0.2)
 
 
+def classifier_fit(model, train_set, val_set, epochs, lr, plateau=False, **kw):
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+    scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, factor=0.1, patience=3) if plateau else None
+    step = ClassifierStep(train_set, val_set, batch_size=8,
+                          recalibrate_batch_norm=kw.pop("recalibrate_batch_norm", False))
+    return fit(model, step, epochs=epochs, optimizer=optimizer, scheduler=scheduler, progress=False, **kw)
+
+
 def test_fit_learns_and_returns_history():
     train_set, val_set = toy_sets()
     model = new_model()
-    history = fit(model, train_set, val_set, epochs=5, lr=3e-3, batch_size=8, progress=False)
-    assert list(history.columns) == HISTORY_COLUMNS
+    history = classifier_fit(model, train_set, val_set, epochs=5, lr=3e-3)
+    assert list(history.columns) == CLASSIFIER_COLUMNS
     assert history["epoch"].tolist() == [1, 2, 3, 4, 5]
     assert history["train_loss"].iloc[-1] < history["train_loss"].iloc[0]
-    probabilities, labels = predict(model, val_set)
+    _, probabilities, labels = classify(model, val_set)
     assert (probabilities.argmax(1) == labels).mean() >= 0.75
 
 
 def test_best_weights_by_validation_loss_are_restored():
-    train_set, val_set = toy_sets()
+    train_set, val_set = toy_sets(signal=0.0)  # nothing to learn: the validation loss goes up and down
     model = new_model()
-    history = fit(model, train_set, val_set, epochs=4, lr=1e-2, batch_size=8, progress=False)
-    val_loss, _ = evaluate(model, make_loader(val_set, 8), torch.nn.CrossEntropyLoss(), torch.device("cpu"))
+    history = classifier_fit(model, train_set, val_set, epochs=4, lr=1e-2)
+    assert history["val_loss"].idxmin() != len(history) - 1, "choose settings whose last epoch is not the best"
+    val_loss = ClassifierStep(train_set, val_set, batch_size=8).validate(model)["loss"]
     assert val_loss == pytest.approx(history["val_loss"].min(), rel=1e-5)
+    last = new_model()
+    history = classifier_fit(last, train_set, val_set, epochs=4, lr=1e-2, best_by=None)
+    val_loss = ClassifierStep(train_set, val_set, batch_size=8).validate(last)["loss"]
+    assert val_loss == pytest.approx(history["val_loss"].iloc[-1], rel=1e-5)
 
 
 def test_resumed_run_repeats_an_uninterrupted_one(tmp_path):
     train_set, val_set = toy_sets()
-    straight = fit(new_model(), train_set, val_set, epochs=4, lr=3e-3, batch_size=8, progress=False,
-                   scheduler="plateau")
+    straight = classifier_fit(new_model(), train_set, val_set, epochs=4, lr=3e-3, plateau=True)
     checkpoint = tmp_path / "run.pt"
-    model = new_model()
-    fit(model, train_set, val_set, epochs=2, lr=3e-3, batch_size=8, progress=False, scheduler="plateau",
-        checkpoint_path=checkpoint)
+    classifier_fit(new_model(), train_set, val_set, epochs=2, lr=3e-3, plateau=True, checkpoint_path=checkpoint)
     model = new_model()  # a fresh process would start from scratch: the checkpoint carries the state
-    resumed = fit(model, train_set, val_set, epochs=4, lr=3e-3, batch_size=8, progress=False, scheduler="plateau",
-                  checkpoint_path=checkpoint)
-    np.testing.assert_allclose(resumed.to_numpy(), straight.to_numpy(), rtol=1e-6)
+    resumed = classifier_fit(model, train_set, val_set, epochs=4, lr=3e-3, plateau=True, checkpoint_path=checkpoint)
+    columns = [c for c in CLASSIFIER_COLUMNS if c != "seconds"]
+    np.testing.assert_allclose(resumed[columns].to_numpy(), straight[columns].to_numpy(), rtol=1e-6)
 
 
 def test_fit_rejects_bad_settings():
     train_set, val_set = toy_sets()
     with pytest.raises(ValueError, match="epochs"):
-        fit(new_model(), train_set, val_set, epochs=0, lr=1e-3, batch_size=8)
-    with pytest.raises(ValueError, match="scheduler"):
-        fit(new_model(), train_set, val_set, epochs=1, lr=1e-3, batch_size=8, scheduler="cosine")
+        classifier_fit(new_model(), train_set, val_set, epochs=0, lr=1e-3)
+    with pytest.raises(ValueError, match="empty split"):
+        ClassifierStep(train_set, TensorImageDataset(torch.zeros(0, 3, 4, 4), []), batch_size=8)
+    model = new_model()
+    optimizer = torch.optim.Adam(model.parameters())
+    with pytest.raises(ValueError, match="train_iou"):
+        fit(model, ClassifierStep(train_set, val_set, batch_size=8), epochs=1, optimizer=optimizer, progress=False,
+            scheduler=torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer), scheduler_metric="train_iou")
 
 
-def test_predict_probabilities_and_order():
+def test_predict_probabilities_logits_and_order():
     train_set, _ = toy_sets()
-    probabilities, labels = predict(new_model(), train_set, batch_size=5)
-    assert probabilities.shape == (len(train_set), 2)
+    logits, probabilities, labels = classify(new_model(), train_set, batch_size=5)
+    assert logits.shape == probabilities.shape == (len(train_set), 2)
     np.testing.assert_allclose(probabilities.sum(1), 1.0, atol=1e-6)
+    np.testing.assert_allclose(probabilities, torch.softmax(torch.from_numpy(logits), 1).numpy(), atol=1e-6)
     np.testing.assert_array_equal(labels, train_set.labels)
+
+
+def test_classify_unwraps_inception_logits():
+    class Wrapped(torch.nn.Module):  # Inception in training mode returns a named tuple holding the logits
+        def forward(self, x):
+            return type("Outputs", (), {"logits": x.mean((2, 3))[:, :2]})()
+
+    train_set, _ = toy_sets(n=8)
+    logits, _, _ = classify(Wrapped(), train_set)
+    np.testing.assert_allclose(logits, train_set.images.mean((2, 3))[:, :2].numpy(), rtol=1e-6)
+
+
+def test_cross_validate_holds_every_item_out_once_and_stops_at_max_folds():
+    labels = np.arange(30) % 3
+    folds = kfold_split(labels, k=5, seed=0)
+    seen = cross_validate(folds, lambda fold, train, test: (fold, train, test))
+    assert [s[0] for s in seen] == [0, 1, 2, 3, 4]
+    held_out = np.concatenate([s[2] for s in seen])
+    np.testing.assert_array_equal(np.sort(held_out), np.arange(30))
+    assert all(len(np.intersect1d(train, test)) == 0 for _, train, test in seen)
+    calls = []
+    two = cross_validate(folds, lambda fold, train, test: calls.append(fold) or fold, max_folds=2)
+    assert two == [0, 1] and calls == [0, 1]
+    with pytest.raises(ValueError, match="exactly once"):
+        cross_validate(folds[:3], lambda *a: None)  # three of five folds do not partition the items
+    with pytest.raises(ValueError, match="disjoint"):
+        check_folds([(np.arange(4), np.array([0, 1])), (np.array([0, 1]), np.array([2, 3]))])
+    with pytest.raises(ValueError, match="max_folds"):
+        cross_validate(folds, lambda *a: None, max_folds=0)
 
 
 def test_image_dataset_reads_files(tmp_path):
@@ -125,10 +175,10 @@ def test_recalibrated_batch_norm_matches_training_set_statistics():
 
     train_set, val_set = toy_sets(n=64)  # 48 training images: equal batches, so the mean of batch means is the mean
     model = new_model()
-    fit(model, train_set, val_set, epochs=1, lr=3e-3, batch_size=8, progress=False, recalibrate_batch_norm=True)
+    classifier_fit(model, train_set, val_set, epochs=1, lr=3e-3, recalibrate_batch_norm=True)
     stats = model.features[1].running_mean.clone()
     reference = calibrate_batch_norm(model, train_set.images, batch_size=8).features[1].running_mean
     torch.testing.assert_close(stats, reference, rtol=1e-4, atol=1e-5)
     untouched = new_model()
-    fit(untouched, train_set, val_set, epochs=1, lr=3e-3, batch_size=8, progress=False)
+    classifier_fit(untouched, train_set, val_set, epochs=1, lr=3e-3)
     assert not torch.allclose(untouched.features[1].running_mean, reference, atol=1e-3)

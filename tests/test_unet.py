@@ -1,4 +1,4 @@
-"""U-Net of paper 3: architecture, Unified Focal Loss on logits, training loop and K-fold."""
+"""U-Net of paper 3: architecture, Unified Focal Loss on logits, its training step, one fold and K-fold."""
 from __future__ import annotations
 
 import numpy as np
@@ -7,6 +7,8 @@ import torch
 from monai.losses import AsymmetricUnifiedFocalLoss
 from torch import nn
 
+from leukutils import train
+from leukutils.data.torch_datasets import SegmentationDataset
 from leukutils.models import unet
 from leukutils.preprocess import segmentation_augmentation
 
@@ -58,9 +60,9 @@ def test_loss_applies_the_sigmoid_monai_leaves_out():
 
 def test_loss_falls_on_a_tiny_overfit():
     images, masks = discs(4)
-    trained = unet.train_unet(images, masks, size=32, epochs=25, batch_size=4, lr=3e-3, channels=SMALL,
-                              dropout=0.0, lam=0.5, delta=0.8, gamma=0.5, seed=0)
-    history = trained.history
+    _, history = train.train_unet(images, masks, size=32, epochs=25, batch_size=4, lr=3e-3, channels=SMALL,
+                                  dropout=0.0, lam=0.5, delta=0.8, gamma=0.5, seed=0)
+    assert list(history.columns) == ["epoch", "train_loss", "train_iou", "lr", "seconds"]
     assert len(history) == 25 and history.train_loss.notna().all()
     assert history.train_loss.iloc[-3:].mean() < 0.7 * history.train_loss.iloc[:3].mean()
     assert history.train_iou.iloc[-1] > history.train_iou.iloc[0]
@@ -68,8 +70,8 @@ def test_loss_falls_on_a_tiny_overfit():
 
 def test_kfold_predicts_every_image_with_a_model_that_did_not_see_it():
     images, masks = discs(6, seed=1)
-    result = unet.kfold_segmentation(images, masks, k=3, seed=0, size=32, epochs=1, batch_size=4,
-                                     channels=SMALL, augment=segmentation_augmentation(0))
+    result = train.kfold_segmentation(images, masks, k=3, seed=0, size=32, epochs=1, batch_size=4,
+                                      channels=SMALL, augment=segmentation_augmentation(0))
     assert sorted(np.bincount(result.fold).tolist()) == [2, 2, 2]
     assert all(m.shape == im.shape[:2] and m.dtype == bool for m, im in zip(result.masks, images))
     assert set(result.history.fold) == {0, 1, 2} and result.history.val_iou.notna().all()
@@ -77,12 +79,42 @@ def test_kfold_predicts_every_image_with_a_model_that_did_not_see_it():
     from sklearn.model_selection import KFold
     for fold, (_, test_idx) in enumerate(KFold(3, shuffle=True, random_state=0).split(np.arange(6))):
         assert (result.fold[test_idx] == fold).all()
+    assert list(result.history.columns[:3]) == ["fold", "epoch", "train_loss"] and len(result.seconds) == 3
+    partial = train.kfold_segmentation(images, masks, k=3, seed=0, max_folds=1, size=32, epochs=1, batch_size=4,
+                                       channels=SMALL)
+    assert (partial.fold == -1).sum() == 4 and sum(m is None for m in partial.masks) == 4
+
+
+def test_segmentation_fit_follows_training_loss_keeps_last_weights_and_resumes(tmp_path):
+    images, masks = discs(6, seed=2)
+
+    def run(epochs, checkpoint=None):
+        torch.manual_seed(0)
+        model = unet.build_unet(channels=SMALL, dropout=0.2)
+        optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
+        scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, factor=0.5, patience=0)
+        step = train.SegmentationStep(SegmentationDataset(images[:4], masks[:4], 32),
+                                      SegmentationDataset(images[4:], masks[4:], 32), batch_size=2,
+                                      loss_fn=unet.UnifiedFocalLoss(0.5, 0.8, 0.5))
+        history = train.fit(model, step, epochs=epochs, optimizer=optimizer, scheduler=scheduler,
+                            scheduler_metric="train_loss", best_by=None, seed=5, checkpoint_path=checkpoint,
+                            progress=False)
+        return model, step, history
+
+    model, step, straight = run(4)
+    assert list(straight.columns) == ["epoch", "train_loss", "train_iou", "val_loss", "val_iou", "lr", "seconds"]
+    # the held-out fold selects nothing: the model ends with its last weights
+    assert step.validate(model)["loss"] == pytest.approx(straight["val_loss"].iloc[-1], rel=1e-5)
+    run(2, tmp_path / "unet.pt")
+    _, _, resumed = run(4, tmp_path / "unet.pt")
+    columns = [c for c in straight.columns if c != "seconds"]
+    np.testing.assert_allclose(resumed[columns].to_numpy(), straight[columns].to_numpy(), rtol=1e-6)
 
 
 def test_dataset_rejects_mismatched_masks():
     images, masks = discs(2)
     with pytest.raises(ValueError, match="mask"):
-        unet.SegmentationDataset(images, [masks[0], masks[1][:-1]], size=32)
+        SegmentationDataset(images, [masks[0], masks[1][:-1]], size=32)
 
 
 def test_augmentations_keep_image_and_mask_aligned_and_repeat_with_a_seed():

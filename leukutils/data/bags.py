@@ -11,7 +11,7 @@ out of a smear, :func:`bags_from_detections` groups the crops of a patient's sme
 :func:`remove_cells` builds the blast-removal / normal-removal variants and :func:`subsample_bag` the
 fixed-size partitions of the cells-per-patient ablation.
 
-Everything is index based: the cell images are encoded once (``leukutils.models.mil.FeatureBank``) and
+Everything is index based: the cell images are encoded once (``leukutils.features.FeatureBank``) and
 series and bags only say which rows to read.
 """
 from __future__ import annotations

@@ -1,13 +1,13 @@
 """Stratified hold-out and K-fold splits, grouped by subject wherever subject ids exist.
 
 Thin wrappers over scikit-learn (``StratifiedShuffleSplit``, ``StratifiedKFold``,
-``StratifiedGroupKFold``) that return sorted index arrays, refuse empty splits, and check that no
+``StratifiedGroupKFold``, ``KFold``) that return sorted index arrays, refuse empty splits, and check that no
 subject crosses a split (:func:`assert_no_subject_leak`).
 """
 from __future__ import annotations
 
 import numpy as np
-from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold, StratifiedShuffleSplit
+from sklearn.model_selection import KFold, StratifiedGroupKFold, StratifiedKFold, StratifiedShuffleSplit
 
 
 class SubjectLeakError(AssertionError):
@@ -94,18 +94,40 @@ def holdout_split(labels, groups=None, fractions=(0.8, 0.1, 0.1), seed: int = 0)
     return out
 
 
-def kfold_split(labels, groups=None, k: int = 5, seed: int = 0):
-    """Stratified K-fold (``StratifiedGroupKFold`` when ``groups`` is given).
+def kfold_split(labels, groups=None, k: int = 5, seed: int = 0, stratify: bool = True):
+    """Stratified K-fold (``StratifiedGroupKFold`` when ``groups`` is given), or a plain shuffled K-fold.
 
-    Returns a list of ``k`` ``(train_idx, test_idx)`` pairs of sorted int arrays; the test parts cover
-    every item once.
+    Parameters
+    ----------
+    labels : sequence, shape (n,)
+        Class of each item. With ``stratify=False`` only their number is used (e.g. ``np.arange(n)``
+        for segmentation images, which have no class).
+    groups : sequence, shape (n,), optional
+        Subject ids; every subject lands in one fold's test part (stratified folds only).
+    k : int
+        Number of folds (≥ 2).
+    seed : int
+    stratify : bool
+        False for ``sklearn.model_selection.KFold(k, shuffle=True, random_state=seed)``: a seeded
+        random partition into folds of equal size (± 1), blind to the labels.
+
+    Returns
+    -------
+    list of ``k`` ``(train_idx, test_idx)`` pairs of sorted int arrays; the test parts cover every
+    item once.
     """
     labels, groups = _as_arrays(labels, groups)
     if k < 2:
         raise ValueError(f"k must be >= 2, got {k}")
+    if not stratify and groups is not None:
+        raise ValueError("kfold_split: grouped folds are always stratified; pass stratify=True or groups=None")
     x = np.zeros(len(labels))
     try:
-        if groups is None:
+        if not stratify:
+            if len(labels) < k:
+                raise ValueError(f"{len(labels)} items are too few for k={k} folds")
+            folds = KFold(n_splits=k, shuffle=True, random_state=seed).split(x)
+        elif groups is None:
             folds = StratifiedKFold(n_splits=k, shuffle=True, random_state=seed).split(x, labels)
         else:
             n_groups = len(np.unique(groups))
@@ -114,6 +136,8 @@ def kfold_split(labels, groups=None, k: int = 5, seed: int = 0):
             folds = StratifiedGroupKFold(n_splits=k, shuffle=True, random_state=seed).split(x, labels, groups)
         out = [(np.sort(train), np.sort(test)) for train, test in folds]
     except ValueError as error:
+        if not stratify:
+            raise ValueError(f"kfold_split: cannot make {k} folds of {len(labels)} items: {error}") from error
         raise ValueError(f"kfold_split: cannot make {k} stratified folds of {len(labels)} items with class "
                          f"counts {dict(zip(*np.unique(labels, return_counts=True)))}: {error}") from error
     for i, (train, test) in enumerate(out):

@@ -1,10 +1,11 @@
-"""PyTorch datasets over image files: records (or paths) and integer labels in, (image, label) out."""
+"""Datasets for training: image files with class labels, image/mask pairs for the U-Net, and detection
+samples (image, boxes, labels) read from records."""
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Callable, Sequence
 
+import cv2
 import numpy as np
 import torch
 from torch.utils.data import Dataset
@@ -134,3 +135,117 @@ def binary_labels(labels: Sequence[str], positive: Sequence[str]) -> np.ndarray:
         raise ValueError(f"binary_labels: none of the positive labels {sorted(positive)} occur; "
                          f"labels present: {sorted(set(labels))}")
     return np.array([int(label in positive) for label in labels], dtype=np.int64)
+
+
+# --------------------------------------------------------------------------------------------------
+# Image/mask pairs for the U-Net
+# --------------------------------------------------------------------------------------------------
+
+def resize_image(image: np.ndarray, size: int) -> np.ndarray:
+    """(H, W, 3) image → (size, size, 3), area interpolation (the U-Net's input resize)."""
+    return cv2.resize(image, (size, size), interpolation=cv2.INTER_AREA)
+
+
+def resize_mask(mask: np.ndarray, size: int) -> np.ndarray:
+    """(H, W) uint8 mask → (size, size), nearest-neighbour interpolation (labels stay 0/1)."""
+    return cv2.resize(mask, (size, size), interpolation=cv2.INTER_NEAREST)
+
+
+class SegmentationDataset(Dataset):
+    """Images and nucleus masks as tensors for the U-Net.
+
+    ``images``: sequence of (H, W, 3) uint8 RGB; ``masks``: sequence of (H, W) bool (same sizes, clear
+    error otherwise); ``size``: side the pair is resized to (:func:`resize_image`, :func:`resize_mask`);
+    ``augment``: optional albumentations transform called as ``augment(image=..., mask=...)`` (applied
+    before the resize).
+    Items are ``(image (3, size, size) float32 in [0, 1], mask (1, size, size) float32 in {0, 1})``.
+    """
+
+    def __init__(self, images: Sequence[np.ndarray], masks: Sequence[np.ndarray], size: int,
+                 augment: Callable | None = None):
+        if len(images) != len(masks):
+            raise ValueError(f"SegmentationDataset: {len(images)} images but {len(masks)} masks")
+        for i, (image, mask) in enumerate(zip(images, masks)):
+            if image.shape[:2] != mask.shape[:2]:
+                raise ValueError(f"SegmentationDataset: image {i} is {image.shape[:2]} but its mask is "
+                                 f"{mask.shape[:2]}; masks must have their image's height and width")
+        self.images, self.masks, self.size, self.augment = images, masks, size, augment
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def __getitem__(self, index: int):
+        image = self.images[index]
+        mask = np.asarray(self.masks[index]).astype(np.uint8)
+        if self.augment is not None:
+            out = self.augment(image=image, mask=mask)
+            image, mask = out["image"], out["mask"]
+        image, mask = resize_image(image, self.size), resize_mask(mask, self.size)
+        x = torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1))).float().div_(255)
+        y = torch.from_numpy(mask[None].astype(np.float32))
+        return x, y
+
+
+# --------------------------------------------------------------------------------------------------
+# Detection samples: (image (H, W, 3) uint8, boxes (n, 4) float x0, y0, x1, y1 px, labels (n,) int >= 1)
+# --------------------------------------------------------------------------------------------------
+
+def detection_tensor(image: np.ndarray) -> torch.Tensor:
+    """(H, W, 3) uint8 RGB → (3, H, W) float32 in [0, 1], the input torchvision's detectors expect."""
+    image = np.asarray(image)
+    if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+        raise ValueError(f"detector input must be (H, W, 3) uint8 RGB, got {image.shape} {image.dtype}")
+    return torch.from_numpy(np.array(image, dtype=np.uint8, copy=True)).permute(2, 0, 1).float().div_(255)
+
+
+def detection_target(boxes: np.ndarray, labels: np.ndarray) -> dict[str, torch.Tensor]:
+    """torchvision's target dict: ``boxes`` (n, 4) float32 px and ``labels`` (n,) int64 >= 1."""
+    boxes = torch.as_tensor(np.asarray(boxes, dtype=np.float32).reshape(-1, 4))
+    labels = torch.as_tensor(np.asarray(labels, dtype=np.int64).reshape(-1))
+    if len(boxes) != len(labels):
+        raise ValueError(f"{len(boxes)} boxes but {len(labels)} labels")
+    if len(labels) and labels.min() < 1:
+        raise ValueError("detector labels must be >= 1 (0 is the background)")
+    return {"boxes": boxes, "labels": labels}
+
+
+def flip_left_right(image: np.ndarray, boxes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Mirror an (H, W, 3) image and its (n, 4) ``x0, y0, x1, y1`` boxes left to right."""
+    w = image.shape[1]
+    boxes = np.asarray(boxes, np.float32).reshape(-1, 4).copy()
+    boxes[:, [0, 2]] = w - boxes[:, [2, 0]]
+    return image[:, ::-1], boxes
+
+
+def samples_from_records(records: Sequence, classes: Sequence[str], load_image: Callable) -> "RecordSamples":
+    """Detection samples from records with boxes, keeping the boxes whose label is in ``classes``
+    (mapped to 1..K in that order). Images are loaded lazily, one at a time."""
+    return RecordSamples(records, classes, load_image)
+
+
+class RecordSamples:
+    """Sequence of ``(image, boxes, labels)`` read from records on demand (see :func:`samples_from_records`)."""
+
+    def __init__(self, records: Sequence, classes: Sequence[str], load_image: Callable):
+        self.records, self.classes, self.load_image = list(records), list(classes), load_image
+        for record in self.records:
+            if record.boxes is None or record.box_labels is None:
+                raise ValueError(f"detection sample {record.path} has no boxes; the detector needs box annotations")
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def target(self, i: int) -> tuple[np.ndarray, np.ndarray]:
+        """Boxes (n, 4) float32 and labels (n,) int64 (1..K) of sample ``i``."""
+        record = self.records[i]
+        names = np.asarray(record.box_labels, dtype=object)
+        keep = np.isin(names, self.classes)
+        labels = np.array([self.classes.index(n) + 1 for n in names[keep]], dtype=np.int64)
+        return np.asarray(record.boxes, np.float32).reshape(-1, 4)[keep], labels
+
+    def __getitem__(self, i: int):
+        boxes, labels = self.target(i)
+        return self.load_image(self.records[i].path), boxes, labels
+
+    def image(self, i: int) -> np.ndarray:
+        return self.load_image(self.records[i].path)

@@ -1,4 +1,4 @@
-"""Model factories: torchvision classifiers and backbones, detector, MIL, U-Net.
+"""Model builders (``nn.Module``s only): torchvision classifiers and backbones, detector, MIL, U-Net.
 
 Names are imported from their submodule on first use, so that ``import leukutils.models`` does not
 pull in MONAI or torchvision's detection code for a notebook that needs neither.
@@ -8,10 +8,9 @@ from importlib import import_module
 _SUBMODULE_OF = {
     **dict.fromkeys(["build_torchvision", "load_checkpoint"], "weights"),
     **dict.fromkeys(["PAPER1_MODELS", "STANDARD_CNN", "StandardCNN", "build_classifier", "make_head"], "classifiers"),
-    **dict.fromkeys(["PAPER_UNET_PARAMS", "UnifiedFocalLoss", "build_unet", "kfold_segmentation", "predict_masks",
-                     "train_unet"], "unet"),
-    **dict.fromkeys(["build_detector", "detect", "train_detector"], "detector"),
-    **dict.fromkeys(["AttentionMIL", "CellEncoder", "FeatureBank", "LSTMClassifier", "build_extractor", "build_mil"], "mil"),
+    **dict.fromkeys(["PAPER_UNET_PARAMS", "UnifiedFocalLoss", "build_unet"], "unet"),
+    **dict.fromkeys(["build_detector"], "detector"),
+    **dict.fromkeys(["AttentionMIL", "LSTMClassifier", "build_extractor", "build_mil"], "mil"),
 }
 __all__ = sorted(_SUBMODULE_OF)
 
