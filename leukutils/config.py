@@ -188,3 +188,15 @@ def choose_device(device: str = "auto"):
     if str(device).startswith("cuda") and not torch.cuda.is_available():
         raise RuntimeError(f"device={device!r} asked for, but torch sees no CUDA device; use 'auto' or 'cpu'")
     return torch.device(device)
+
+
+def run_key(parameters: dict[str, Any], ignore: tuple[str, ...] = ()) -> str:
+    """10 hex digits naming a run's models and checkpoints: a hash of its parameters, less ``ignore``
+    and where it ran (``device``, ``data_dir``, ``output_dir``), so that a rerun with the same settings
+    finds (and resumes) its own training checkpoints."""
+    import hashlib
+    import json
+
+    skip = set(ignore) | {"device", "data_dir", "output_dir"}
+    text = json.dumps({k: v for k, v in parameters.items() if k not in skip}, sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:10]

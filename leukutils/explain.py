@@ -335,3 +335,21 @@ def mr_ssim_summary(scores: np.ndarray, groups: Sequence | None = None, n_boot: 
         rows.append({"group": group, "n": int(values.size), "n_constant": int(values.size - finite.size),
                      "mr_ssim": mean, "ci_low": low, "ci_high": high})
     return pd.DataFrame(rows)
+
+
+def mr_ssim_of_model(model: nn.Module, images: torch.Tensor, groups: Sequence, score_batch_size: int = 32,
+                     n_boot: int = 1000, seed: int = 0) -> pd.DataFrame:
+    """Paper 1's agreement test for one model: Grad-CAM and (fast) Score-CAM of every image, their
+    MR-SSIM, and the mean per group with a bootstrap interval (:func:`mr_ssim_summary`).
+
+    ``images``: (n, 3, H, W) network inputs; ``groups``: (n,) label per image (e.g. class name).
+    """
+    grad = cam_heatmaps(model, images, method="gradcam")
+    score = cam_heatmaps(model, images, method="fast_scorecam", batch_size=score_batch_size)
+    ssim = np.array([mr_ssim(a, b) for a, b in zip(grad, score)])
+    return mr_ssim_summary(ssim, groups, n_boot=n_boot, seed=seed)
+
+
+def cam_maps(model: nn.Module, images: torch.Tensor, methods: Sequence[str]) -> dict[str, np.ndarray]:
+    """:func:`cam_heatmaps` of ``images`` by each of ``methods``: method → (n, H, W) maps."""
+    return {method: cam_heatmaps(model, images, method=method) for method in methods}

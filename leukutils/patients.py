@@ -146,3 +146,184 @@ def predict_count_perceptron(model, counts: np.ndarray) -> np.ndarray:
 
 __all__ = ["fit_two_stage", "evaluate_partitions", "partition_scores", "count_features", "fit_count_perceptron",
            "predict_count_perceptron"]
+
+
+# --------------------------------------------------------------------------------------------------
+# The pipeline's parts before the bag classifier: detector, pseudo-patients, bags of cell crops
+# --------------------------------------------------------------------------------------------------
+
+def train_detector(records: Sequence, classes: Sequence[str], *, epochs: int, lr: float, seed: int = 0,
+                   device: str | torch.device = "cpu", checkpoint: str = "", batch_size: int = 4,
+                   **build) -> tuple[nn.Module, pd.DataFrame, dict[str, float], int]:
+    """Paper 2's white-cell detector: a torchvision Faster R-CNN trained on the ``train`` (+ ``val``)
+    records and scored with COCO mAP on the ``test`` records.
+
+    Parameters
+    ----------
+    records : records with ``split``, ``boxes`` and ``box_labels`` (BCCD layout).
+    classes : box labels detected, mapped to 1..K in this order (``["WBC"]``; ``["blast", "normal"]``).
+    epochs, lr, batch_size, seed, device : training (Adam on the trainable parameters, horizontal flips).
+    checkpoint : state dict of a detector trained before with the same settings; skips training.
+    build : :func:`leukutils.models.detector.build_detector` options (``arch``, ``weights``,
+        ``min_size``, ``max_size``, ``anchor_sizes``).
+
+    Returns
+    -------
+    model (eval mode), history (one row per epoch; one NaN row for a loaded checkpoint), the scores of
+    :func:`leukutils.metrics.detection_map` (``map``, ``map_50``, ...) and the number of test images.
+    """
+    import warnings
+
+    from . import train
+    from .data.readers import load_image
+    from .data.torch_datasets import samples_from_records
+    from .metrics import detection_map
+    from .models.detector import build_detector
+    from .models.weights import PretrainedWeightsUnavailable, load_checkpoint
+    from .predict import detect
+
+    train_set = samples_from_records([r for r in records if r.split in ("train", "val")], classes, load_image)
+    test_set = samples_from_records([r for r in records if r.split == "test"], classes, load_image)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", PretrainedWeightsUnavailable)  # said once by the notebook's set-up
+        model = build_detector(num_classes=len(classes) + 1, **build)
+    if checkpoint:
+        model = load_checkpoint(model, checkpoint).eval()
+        history = pd.DataFrame({"train_loss": [float("nan")], "seconds": [0.0]})
+    else:
+        optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=lr)
+        step = train.DetectorStep([train_set[i] for i in range(len(train_set))], batch_size=batch_size, device=device)
+        history = train.fit(model, step, epochs=epochs, optimizer=optimizer, seed=seed, progress=False)
+    predictions = detect(model, [test_set.image(i) for i in range(len(test_set))], score_threshold=0.05, device=device)
+    targets = [dict(zip(("boxes", "labels"), test_set.target(i))) for i in range(len(test_set))]
+    return model, history, detection_map(predictions, targets, class_metrics=len(classes) > 1), len(test_set)
+
+
+def pseudo_patients(records: Sequence, images_per_patient: int, per_class: int = 0, seed: int = 0,
+                    healthy: str = "Benign") -> tuple[list, list, dict[str, int]]:
+    """Pseudo-patients from single fields with image-level labels and no patient ids (Aria).
+
+    The fields of each class are shuffled (``seed``), cut to ``per_class`` (0: all) and halved: the
+    first half is a cell pool (each field its own subject), the second half is grouped into patients of
+    ``images_per_patient`` fields of that class (a class-``c`` patient ``c-000``, ``c-001``, ...).
+
+    Returns
+    -------
+    pool_fields : records of the pool half, ``subject`` = the field's path.
+    patient_fields : records of the patients' fields, ``subject`` = the pseudo-patient.
+    patient_labels : pseudo-patient → 1 (ALL) or 0 (``healthy`` class).
+    """
+    from dataclasses import replace
+
+    rng = np.random.default_rng(seed)
+    by_class: dict[str, list] = {}
+    for r in records:
+        by_class.setdefault(r.label, []).append(r)
+    pool_fields, patient_fields, patient_labels = [], [], {}
+    for label, members in sorted(by_class.items()):
+        members = [members[i] for i in rng.permutation(len(members))]
+        if per_class:
+            members = members[:per_class]
+        half, k = len(members) // 2, images_per_patient
+        pool_fields += [replace(r, subject=str(r.path)) for r in members[:half]]
+        for j in range(0, len(members) - half - k + 1, k):
+            subject = f"{label}-{j // k:03d}"
+            patient_labels[subject] = int(label != healthy)
+            patient_fields += [replace(r, subject=subject) for r in members[half + j: half + j + k]]
+    return pool_fields, patient_fields, patient_labels
+
+
+def detected_bags(detector: nn.Module, smears: Sequence, patient_labels: dict, *, crop_size: int,
+                  score_threshold: float, blast_names: Sequence[str] | None = None,
+                  device: str | torch.device = "cpu") -> tuple[list, list[dict]]:
+    """Detect the white cells of every smear and group their crops into one bag per patient.
+
+    ``blast_names``, when given, labels each crop blast/normal from the smears' annotated boxes (the
+    removal test's ground truth). Returns the bags (:class:`leukutils.data.bags.Bag`, sorted by
+    subject) and the detections per smear (:func:`leukutils.predict.detect`).
+    """
+    from .data.bags import bags_from_detections
+    from .data.readers import load_image
+    from .predict import detect
+
+    found = detect(detector, [load_image(r.path) for r in smears], score_threshold, device=device)
+    boxes = {str(r.path): d["boxes"] for r, d in zip(smears, found)}
+    options = {} if blast_names is None else {"blast_names": blast_names}
+    return bags_from_detections(smears, boxes, patient_labels, load_image, size=crop_size, **options), found
+
+
+def removal_test(model: nn.Module, bags: Sequence[torch.Tensor], labels: Sequence[int],
+                 cell_labels: Sequence[np.ndarray], sizes: Sequence[int | None], n_draws: int = 1, seed: int = 0,
+                 device: str | torch.device = "cpu") -> pd.DataFrame:
+    """Paper 2's removal test (P2-F5): partition scores with no cell removed, with the blasts removed
+    and with the normal cells removed; :func:`partition_scores` rows with a ``removal`` column."""
+    return pd.concat([partition_scores(evaluate_partitions(model, bags, labels, sizes=sizes, n_draws=n_draws, seed=seed,
+                                                           cell_labels=cell_labels, remove=remove, device=device))
+                      .assign(removal=name)
+                      for name, remove in (("none", None), ("blast removal", "blast"), ("normal removal", "normal"))])
+
+
+def order_sensitivity(models: dict[str, nn.Module], bags: Sequence[torch.Tensor], labels: Sequence[int],
+                      n_orders: int, seed: int = 0, device: str | torch.device = "cpu") -> pd.DataFrame:
+    """How much a bag classifier's answer depends on the order of the cells (P2-X2).
+
+    Every non-empty bag ``p`` is shuffled ``n_orders`` times (seed ``seed + p``) and each model
+    diagnoses every order. Returns one row per (model, patient): ``label``, ``prob_sd`` and
+    ``prob_range`` of P(ALL) over the orders, ``flips`` (1 if the diagnosis changes with the order).
+    """
+    from .data.bags import shuffle_bag
+    from .predict import predict_bags
+
+    rows = []
+    for p, bag in enumerate(bags):
+        if len(bag) == 0:
+            continue
+        orders = shuffle_bag(np.arange(len(bag)), n_orders, seed=seed + p)
+        for name, model in models.items():
+            probs = predict_bags(model, [bag[o] for o in orders], device=device)
+            rows.append({"model": name, "patient": p, "label": labels[p], "prob_sd": probs.std(),
+                         "prob_range": probs.max() - probs.min(), "flips": int(len(set(probs >= 0.5)) > 1)})
+    return pd.DataFrame(rows)
+
+
+def score_partitions(model: nn.Module, bags: Sequence[torch.Tensor], labels: Sequence[int],
+                     sizes: Sequence[int | None], n_draws: int = 1, seed: int = 0,
+                     device: str | torch.device = "cpu") -> pd.DataFrame:
+    """:func:`partition_scores` of :func:`evaluate_partitions`: accuracy, F1, recall, specificity per size."""
+    return partition_scores(evaluate_partitions(model, bags, labels, sizes=sizes, n_draws=n_draws, seed=seed,
+                                                device=device))
+
+
+def train_bag_classifier(kind: str, bank, normal_pool: np.ndarray, blast_pool: np.ndarray, stage1: dict | None,
+                         stage2: dict, seed: int = 0, device: str | torch.device = "cpu"):
+    """A new bag classifier (``"lstm"`` or ``"abmil"``, torch seeded with ``seed``) trained with
+    :func:`fit_two_stage`; returns the model and its histories per stage."""
+    from .models.mil import build_mil
+
+    torch.manual_seed(seed)
+    model = build_mil(kind, bank.dim)
+    return model, fit_two_stage(model, bank, normal_pool, blast_pool, stage1, stage2, seed=seed, device=device)
+
+
+def series_length_ablation(bank, normal_pool: np.ndarray, blast_pool: np.ndarray, bags: Sequence[torch.Tensor],
+                           labels: Sequence[int], *, lengths: Sequence[int], seeds: Sequence[int], stage1: dict,
+                           stage2: dict, sizes: Sequence[int], n_draws: int = 1, seed: int = 0,
+                           device: str | torch.device = "cpu") -> pd.DataFrame:
+    """P2-F7: stage 2 trained on series of each length after one stage 1 per model seed (LSTM).
+
+    Returns one row per (length, model seed): ``length``, ``seed``, ``accuracy`` (mean over the
+    partition ``sizes``, partitions drawn with ``seed``).
+    """
+    import copy
+
+    rows = []
+    for model_seed in seeds:
+        pretrained, _ = train_bag_classifier("lstm", bank, normal_pool, blast_pool, None, dict(stage1, length=1),
+                                             seed=model_seed, device=device)
+        for length in lengths:
+            model = copy.deepcopy(pretrained)
+            fit_two_stage(model, bank, normal_pool, blast_pool, None, dict(stage2, length=length), seed=model_seed,
+                          device=device)
+            scores = score_partitions(model, bags, labels, sizes, n_draws=n_draws, seed=seed, device=device)
+            rows.append({"length": length, "seed": model_seed, "accuracy": scores["accuracy"].mean()})
+    return pd.DataFrame(rows)

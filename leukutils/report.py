@@ -113,8 +113,8 @@ def paper_values(artefact_id: str, keys, columns) -> np.ndarray:
     Parameters
     ----------
     artefact_id : id in ``paper_values.csv`` (``"P1-T1"``); an id it does not hold is an error.
-    keys, columns : sequences of equal length (or one string, repeated), the row key and the column
-        of each table row, as spelt in ``paper_values.csv``.
+    keys, columns : sequences of equal length, the row key and the column of each table row, as spelt
+        in ``paper_values.csv``; either may be one string, repeated for every row.
 
     Returns
     -------
@@ -125,8 +125,15 @@ def paper_values(artefact_id: str, keys, columns) -> np.ndarray:
     if rows.empty:
         raise KeyError(f"{PAPER_VALUES.name} holds no value for {artefact_id!r}; its artefacts are "
                        f"{', '.join(sorted(table['artefact'].unique()))}")
-    keys = [keys] if isinstance(keys, str) else list(keys)
-    columns = [columns] * len(keys) if isinstance(columns, str) else list(columns)
+    if isinstance(keys, str) and isinstance(columns, str):
+        keys, columns = [keys], [columns]
+    elif isinstance(keys, str):
+        columns = list(columns)
+        keys = [keys] * len(columns)
+    elif isinstance(columns, str):
+        keys = list(keys)
+        columns = [columns] * len(keys)
+    keys, columns = list(keys), list(columns)
     if len(keys) != len(columns):
         raise ValueError(f"paper_values: {len(keys)} keys but {len(columns)} columns")
     lookup = {(k, c): v for k, c, v in zip(rows["key"], rows["column"], rows["value"])}

@@ -93,10 +93,10 @@ def fit(model: nn.Module, step: "Step", *, epochs: int, optimizer: torch.optim.O
     if checkpoint_path is not None and checkpoint_path.is_file():
         history, best, best_weights = _resume(checkpoint_path, model, optimizer, scheduler, step)
 
-    from tqdm import tqdm
+    from .config import progress_bar
 
-    bar = tqdm(total=epochs, initial=len(history), unit="epoch", disable=not progress,
-               desc=desc or f"fit {getattr(model, 'architecture', type(model).__name__)}")
+    bar = progress_bar(total=epochs, initial=len(history), unit="epoch", enabled=progress,
+                       desc=desc or f"fit {getattr(model, 'architecture', type(model).__name__)}")
     for epoch in range(len(history) + 1, epochs + 1):
         started = time.perf_counter()
         step.seed(seed, epoch)
@@ -291,6 +291,21 @@ class ClassifierStep(Step):
 
 
 @torch.no_grad()
+def fit_classifier(model: nn.Module, train_set: Dataset, val_set: Dataset, *, epochs: int, lr: float,
+                   batch_size: int, weight_decay: float = 0.0, plateau: bool = False,
+                   device: torch.device | str = "cpu", seed: int = 0, recalibrate_batch_norm: bool = False,
+                   checkpoint_path: str | os.PathLike | None = None, progress: bool = True) -> pd.DataFrame:
+    """:func:`fit` of an image classifier with the papers' optimiser: Adam (``lr``, ``weight_decay``),
+    optionally ReduceLROnPlateau on the validation loss (factor 0.1, patience 3; paper 3), best weights by
+    validation loss. Returns the history (``train_loss``, ``train_accuracy``, ``val_loss``, ``val_accuracy``, ...)."""
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
+    scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, factor=0.1, patience=3) if plateau else None
+    step = ClassifierStep(train_set, val_set, batch_size=batch_size, device=device,
+                          recalibrate_batch_norm=recalibrate_batch_norm)
+    return fit(model, step, epochs=epochs, optimizer=optimizer, scheduler=scheduler, seed=seed,
+               checkpoint_path=checkpoint_path, progress=progress)
+
+
 def _recalibrate(model: nn.Module, loader: DataLoader, device: torch.device) -> None:
     """Batch-norm running statistics := cumulative average over ``loader`` (train mode, no gradients)."""
     norms = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]

@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Sequence
 
 from . import readers, registry, synth
 
@@ -91,3 +91,33 @@ def open_dataset(layout: str, source: str | os.PathLike = "synthetic", *, data_d
             raise TypeError(f"options {sorted(synthetic_options)} apply to synthetic data only, not to source={source!r}")
         folder = dataset_folder(layout, source, data_dir, mirror)
     return spec.read(folder, **(reader_options or {}))
+
+
+def sample_records(records: Sequence, n: int, seed: int = 0, ordered: bool = True) -> list:
+    """``n`` records (all when there are fewer) drawn at random without replacement with ``seed``;
+    in their original order when ``ordered``, else in the order drawn."""
+    import numpy as np
+
+    index = np.random.default_rng(seed).choice(len(records), size=min(n, len(records)), replace=False)
+    return [records[i] for i in (sorted(index) if ordered else index)]
+
+
+def pick_per_class(records: Sequence, per_class: int, rng, max_classes: int = 4) -> list:
+    """Up to ``per_class`` random records of each of the first ``max_classes`` labels (sorted), drawn
+    from the generator ``rng`` (a ``numpy.random.Generator``) class after class."""
+    by_class: dict = {}
+    for r in records:
+        by_class.setdefault(r.label, []).append(r)
+    picked = []
+    for label in sorted(by_class)[:max_classes]:
+        items = by_class[label]
+        picked += [items[i] for i in rng.choice(len(items), size=min(per_class, len(items)), replace=False)]
+    return picked
+
+
+def describe(records: Sequence) -> dict:
+    """One row about a dataset: images, class counts, subjects, masks and boxes."""
+    return {"images": len(records), "classes": " ".join(f"{k}:{v}" for k, v in readers.summary(records).items()),
+            "subjects": len({r.subject for r in records}) if records and records[0].subject is not None else 0,
+            "masks": sum(r.mask_path is not None for r in records),
+            "boxes": sum(len(r.boxes) for r in records if r.boxes is not None)}

@@ -122,6 +122,21 @@ def undersample(labels: Sequence, seed: int = 0, max_per_class: int | None = Non
     return np.sort(np.concatenate(chosen))
 
 
+def sample_per_class(labels: Sequence, n_per_class: int, seed: int = 0) -> np.ndarray:
+    """Indices of at most ``n_per_class`` items of each class, chosen at random with ``seed``, sorted.
+
+    Classes are visited in sorted order, each drawing from one generator; a class with fewer items
+    keeps them all. ``labels``: (n,) class labels of any type.
+    """
+    labels = np.asarray(labels)
+    rng = np.random.default_rng(seed)
+    keep = []
+    for c in np.unique(labels):
+        members = np.flatnonzero(labels == c)
+        keep += sorted(rng.choice(members, min(n_per_class, len(members)), replace=False).tolist())
+    return np.array(sorted(keep), dtype=np.int64)
+
+
 def binary_labels(labels: Sequence[str], positive: Sequence[str]) -> np.ndarray:
     """(n,) int labels: 1 for items whose label is in ``positive`` (ALL), 0 otherwise.
 

@@ -191,3 +191,11 @@ def calibrate_batch_norm(model: nn.Module, images: torch.Tensor, batch_size: int
     for m, momentum in zip(norms, saved):
         m.momentum = momentum
     return model.eval()
+
+
+def paper3_variants() -> list[tuple[str, str, str, str]]:
+    """Paper 3's eight ResNet-50 variants as ``(name, input, head, activation)``, in Table 5's naming:
+    input ``"segmented"`` or ``"raw"`` × activation ``"mish"`` or ``"relu"`` × head ``"medium"`` or
+    ``"linear"`` (e.g. ``("Segmented Mish Medium", "segmented", "medium", "mish")``)."""
+    return [(f"{'Segmented' if kind == 'segmented' else 'NoSegmented'} {'Mish' if act == 'mish' else 'ReLU'} {head.title()}",
+             kind, head, act) for kind in ("segmented", "raw") for act in ("mish", "relu") for head in ("medium", "linear")]

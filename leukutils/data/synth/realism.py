@@ -114,3 +114,30 @@ def compare_table(sets: dict[str, Iterable[np.ndarray]]) -> pd.DataFrame:
     """One row of :func:`hsv_statistics` per named image set."""
     rows = [{"dataset": name, **hsv_statistics(images)} for name, images in sets.items()]
     return pd.DataFrame(rows)
+
+
+def gallery(rng: np.random.Generator, size: int = 112):
+    """What the generator draws, as rows of tiles for :func:`leukutils.plots.tile_grid` (D-F3): every
+    cell type twice, the first five with their ground-truth outlines (nucleus cyan, cell yellow), and a
+    lymphoblast without and with each shortcut cue.
+
+    Returns
+    -------
+    rows : list of 4 lists of (size, size, 3) uint8 tiles; row_labels : 4 names; tile_labels : per row.
+    """
+    from ...plots import contour_overlay
+    from .cells import CELL_TYPES
+    from .cues import apply_cue
+    from .smear import render_cell
+
+    types = list(CELL_TYPES)
+    first = [render_cell(rng, t, size=size)[0] for t in types]
+    second = [render_cell(rng, t, size=size)[0] for t in types]
+    outlines = []
+    for t in types[:5]:
+        image, nucleus, cytoplasm = render_cell(rng, t, size=size)
+        outlines.append(contour_overlay(contour_overlay(image, nucleus | cytoplasm, (255, 255, 0)), nucleus))
+    base = render_cell(rng, "lymphoblast", size=size)[0]
+    cues = [base] + [apply_cue(base, kind, 1, 2) for kind in ("tint", "corner", "scalebar")]
+    return ([first, second, outlines, cues], ["cell types", "another draw", "ground truth", "cues"],
+            [types, [""] * len(types), types[:5], ["none", "tint", "corner", "scale bar"]])
