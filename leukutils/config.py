@@ -134,6 +134,10 @@ def output_dirs(output_dir: str | os.PathLike | None = None) -> OutputDirs:
     return dirs
 
 
+def _short_warning(message, category, filename, lineno, line=None) -> str:
+    return f"{category.__name__}: {message}\n"
+
+
 def setup_notebook(parameters: dict[str, Any]):
     """The set-up of every notebook: seed Python, NumPy and torch with ``parameters["seed"]``, set torch's
     CPU threads (``threads``, when given and non-zero), choose the device and the output folders.
@@ -153,6 +157,7 @@ def setup_notebook(parameters: dict[str, Any]):
     if parameters.get("threads"):
         torch.set_num_threads(int(parameters["threads"]))
     warnings.filterwarnings("once", category=PretrainedWeightsUnavailable)
+    warnings.formatwarning = _short_warning  # a saved notebook shows the warning, not this machine's paths
     return choose_device(parameters.get("device", "auto")), output_dirs(parameters.get("output_dir"))
 
 

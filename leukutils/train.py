@@ -290,7 +290,6 @@ class ClassifierStep(Step):
         return super().validate(model)
 
 
-@torch.no_grad()
 def fit_classifier(model: nn.Module, train_set: Dataset, val_set: Dataset, *, epochs: int, lr: float,
                    batch_size: int, weight_decay: float = 0.0, plateau: bool = False,
                    device: torch.device | str = "cpu", seed: int = 0, recalibrate_batch_norm: bool = False,
@@ -306,6 +305,7 @@ def fit_classifier(model: nn.Module, train_set: Dataset, val_set: Dataset, *, ep
                checkpoint_path=checkpoint_path, progress=progress)
 
 
+@torch.no_grad()
 def _recalibrate(model: nn.Module, loader: DataLoader, device: torch.device) -> None:
     """Batch-norm running statistics := cumulative average over ``loader`` (train mode, no gradients)."""
     norms = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]

@@ -50,3 +50,10 @@ def real_dataset(name: str):
         pytest.skip(f"real dataset {name!r} not present: run `leukutils data fetch {name}` or set "
                     f"LEUKUTILS_DATA_MIRROR (CI uses ../shared/data)")
     return found
+
+
+def pytest_collection_modifyitems(session, config, items):
+    """Run the check of what the notebooks wrote after the notebooks themselves (nbval items), so that
+    in ``make test`` it reads what their execution wrote instead of executing them a second time."""
+    last = [item for item in items if item.name == "test_each_notebook_writes_the_artefacts_it_names"]
+    items[:] = [item for item in items if item not in last] + last

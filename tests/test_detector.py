@@ -54,6 +54,7 @@ def test_detection_map_is_one_for_perfect_and_zero_for_missing_boxes():
         detection_map(perfect[:1], truth)
 
 
+@pytest.mark.slow
 def test_small_detector_learns_cells_and_finds_none_on_a_blank_field():
     config.seed_everything(0)
     train, test = _smears(16, seed=0), _smears(6, seed=1)

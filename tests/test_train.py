@@ -70,6 +70,7 @@ def test_best_weights_by_validation_loss_are_restored():
     assert val_loss == pytest.approx(history["val_loss"].iloc[-1], rel=1e-5)
 
 
+@pytest.mark.slow
 def test_resumed_run_repeats_an_uninterrupted_one(tmp_path):
     train_set, val_set = toy_sets()
     straight = classifier_fit(new_model(), train_set, val_set, epochs=4, lr=3e-3, plateau=True)

@@ -68,6 +68,7 @@ def test_loss_falls_on_a_tiny_overfit():
     assert history.train_iou.iloc[-1] > history.train_iou.iloc[0]
 
 
+@pytest.mark.slow
 def test_kfold_predicts_every_image_with_a_model_that_did_not_see_it():
     images, masks = discs(6, seed=1)
     result = train.kfold_segmentation(images, masks, k=3, seed=0, size=32, epochs=1, batch_size=4,

@@ -21,6 +21,9 @@ inference :func:`leukutils.predict.detect`, samples from records
 """
 from __future__ import annotations
 
+import contextlib
+import io
+import sys
 import warnings
 from typing import Sequence
 
@@ -31,7 +34,7 @@ from torchvision.models.detection.anchor_utils import AnchorGenerator
 from torchvision.models.detection.faster_rcnn import FastRCNNPredictor, TwoMLPHead
 from torchvision.ops import MultiScaleRoIAlign
 
-from .weights import PretrainedWeightsUnavailable
+from .weights import HUB_CHECKPOINTS, PretrainedWeightsUnavailable
 
 ARCHITECTURES = ("fasterrcnn_resnet50_fpn", "fasterrcnn_mobilenet_v3_large_320_fpn", "small")
 
@@ -84,15 +87,19 @@ def build_detector(arch: str = "fasterrcnn_resnet50_fpn", num_classes: int = 2, 
     elif weights is not None:
         raise ValueError(f"build_detector: weights must be 'imagenet' or None, got {weights!r}")
     trainable = 3 if backbone_weights is not None else 5
+    attempt = io.StringIO()
     try:
-        return builder(weights=None, weights_backbone=backbone_weights, num_classes=num_classes,
-                       trainable_backbone_layers=trainable, min_size=min_size, max_size=max_size, **kwargs)
+        with contextlib.redirect_stderr(attempt):  # torch.hub's "Downloading: <url> to <path>"
+            model = builder(weights=None, weights_backbone=backbone_weights, num_classes=num_classes,
+                            trainable_backbone_layers=trainable, min_size=min_size, max_size=max_size, **kwargs)
+        sys.stderr.write(attempt.getvalue())
+        return model
     except Exception as error:  # offline: the backbone weights cannot be downloaded
         if backbone_weights is None:
             raise
         warnings.warn(f"ImageNet backbone weights {backbone_weights} for {arch} could not be loaded "
                       f"({type(error).__name__}); the backbone is randomly initialised and fully trained. "
-                      f"Put the file in {torch.hub.get_dir()}/checkpoints to use them offline.",
+                      f"Put the file in {HUB_CHECKPOINTS} to use them offline.",
                       PretrainedWeightsUnavailable, stacklevel=2)
         return builder(weights=None, weights_backbone=None, num_classes=num_classes, trainable_backbone_layers=5,
                        min_size=min_size, max_size=max_size, **kwargs)

@@ -6,13 +6,20 @@ is built with random weights and a warning says so and how to fix it, instead of
 """
 from __future__ import annotations
 
+import contextlib
+import io
 import os
+import sys
 import warnings
 from pathlib import Path
 
 import torch
 from torch import nn
 from torchvision import models as tvm
+
+
+#: Where torchvision looks for downloaded weights, said without this machine's home folder.
+HUB_CHECKPOINTS = "torch.hub.get_dir()/checkpoints (by default ~/.cache/torch/hub/checkpoints)"
 
 
 class PretrainedWeightsUnavailable(UserWarning):
@@ -48,15 +55,18 @@ def build_torchvision(name: str, weights: str | os.PathLike | None = "imagenet",
         return tvm.get_model(name, weights=None, **kwargs)
     if weights == "imagenet":
         enum = tvm.get_model_weights(name).DEFAULT
+        attempt = io.StringIO()
         try:
-            return tvm.get_model(name, weights=enum, **kwargs)
+            with contextlib.redirect_stderr(attempt):  # torch.hub's "Downloading: <url> to <path>"
+                model = tvm.get_model(name, weights=enum, **kwargs)
         except Exception as error:  # offline: URLError, RuntimeError from the hub, ...
             warnings.warn(
                 f"ImageNet weights {enum} for {name} could not be loaded ({type(error).__name__}: "
                 f"{str(error)[:120]}); using random weights instead. To use pretrained weights offline, "
-                f"put the file {Path(enum.url).name} in {Path(torch.hub.get_dir()) / 'checkpoints'} "
-                f"or pass weights=<path to a state dict>.",
+                f"put the file {Path(enum.url).name} in {HUB_CHECKPOINTS} or pass weights=<path to a state dict>.",
                 PretrainedWeightsUnavailable, stacklevel=2)
             return tvm.get_model(name, weights=None, **kwargs)
+        sys.stderr.write(attempt.getvalue())
+        return model
     model = tvm.get_model(name, weights=None, **kwargs)
     return load_checkpoint(model, weights)
