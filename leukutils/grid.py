@@ -16,10 +16,12 @@ the others, so each pair is its own job. A grid run is laid out as::
 
 Failures: a cell that raises fails its job (status ``FAILED``, its log kept) and never stops the
 others; it is not retried, as it would fail again. A job whose kernel died (killed for memory, a
-crash) raises :class:`JobLost`, and Dask retries it once (``retries=1``); a job whose *worker* died is
-rescheduled by the scheduler, once on the local clusters made here
-(``distributed.scheduler.allowed-failures = 1``), and is then reported as failed. Resuming a run
-folder (``--resume``) skips every job whose ``done/`` record is there, so finished jobs never run twice.
+crash) raises :class:`JobLost`, and Dask runs it once more (``retries=1``). A job whose *worker* died
+is submitted once more by the runner, to a free worker, and reported as failed if it is lost again
+(the local clusters made here hand a lost job back at once, ``allowed-failures = 0``; a scheduler
+started elsewhere first reschedules it itself, up to its own ``allowed-failures``, 3 by default).
+Resuming a run folder (``--resume``) skips every job whose ``done/`` record is there, so finished
+jobs never run twice.
 
 Threads: on Dask, each job's kernel gets its worker's share of the machine's cores, ``cores //
 (job slots on the machine)``, where a worker of ``nthreads`` threads holds ``nthreads`` slots; it is
@@ -250,7 +252,7 @@ def _failed_row(job: Job, error: BaseException) -> dict[str, Any]:
     from distributed import KilledWorker  # only reached on the Dask path
 
     if isinstance(error, KilledWorker):
-        why = f"its worker died on every attempt ({error})"
+        why = f"its worker died on both attempts ({error})"
     else:
         why = f"{type(error).__name__}: {error}"
     return _row(job, 0.0, "FAILED", error=why)
@@ -291,9 +293,9 @@ def run_on_worker(job: Job, slots: dict[str, int]) -> dict[str, Any]:
 def dask_client(cluster: str | None = None, scheduler: str | None = None) -> Iterator[Any]:
     """A Dask client on a new local cluster (``cluster="local:N"``) or on a running scheduler.
 
-    The local cluster has N worker processes of one thread each, and a worker that dies has its job
-    rescheduled once (``distributed.scheduler.allowed-failures = 1``; a scheduler started elsewhere
-    keeps its own setting, 3 by default). Both are closed when the block ends.
+    The local cluster has N worker processes of one thread each; its scheduler gives up on a job at
+    the first death of its worker (``distributed.scheduler.allowed-failures = 0``), so that
+    :func:`run_jobs_on_dask` decides where the job runs again. Both are closed when the block ends.
     """
     import dask
     from distributed import Client, LocalCluster
@@ -303,45 +305,56 @@ def dask_client(cluster: str | None = None, scheduler: str | None = None) -> Ite
             yield client
         return
     workers = parse_cluster(cluster or "local")
-    with dask.config.set({"distributed.scheduler.allowed-failures": 1}):
+    with dask.config.set({"distributed.scheduler.allowed-failures": 0}):
         local = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None)
     with local, Client(local) as client:
         yield client
 
 
 def run_jobs_on_dask(jobs: Sequence[Job], client, progress: bool = True, desc: str = "jobs") -> list[dict[str, Any]]:
-    """Submit the jobs (``retries=1``) and collect their rows as they finish, with a progress bar.
+    """Submit the jobs and collect their rows as they finish, with a progress bar.
 
     No more jobs are in flight than the cluster has job slots: a job is submitted when a slot is free,
-    so that none waits in the queue of a busy worker, and a worker that dies takes only its running
-    job with it.
+    so that none waits in the queue of a busy worker and a worker that dies takes only its running job
+    with it. That job is submitted once more (to a free slot, as any other); lost again, it is reported
+    as failed. A job that raised (:class:`JobLost`: its kernel died) is run again by Dask
+    (``retries=1``).
     """
-    from distributed import as_completed
+    from distributed import KilledWorker, as_completed
 
     if not jobs:
         return []
     client.wait_for_workers(1, timeout=600)
-    pending = list(jobs)
-    futures: dict[Any, Job] = {}
+    pending = list(enumerate(jobs))
+    lost: set[int] = set()
+    futures: dict[Any, tuple[int, Job]] = {}
     finished_jobs = as_completed()
 
     def submit_while_slots_are_free() -> None:
         slots = job_slots(client)
         while pending and len(futures) < max(1, sum(slots.values())):
-            job = pending.pop(0)
+            index, job = pending.pop(0)
             future = client.submit(run_on_worker, job, slots, retries=1, pure=False,
                                    key=f"{job.notebook.stem}-seed-{job.seed}-{os.urandom(4).hex()}")
-            futures[future] = job
+            futures[future] = (index, job)
             finished_jobs.add(future)
 
     rows = []
     bar = config.progress_bar(total=len(jobs), enabled=progress, desc=desc, unit="job")
     submit_while_slots_are_free()
     for future in finished_jobs:
-        job = futures.pop(future)
+        index, job = futures.pop(future)
         try:
             rows.append(future.result())
-        except Exception as error:  # a job lost on every attempt: its row says why
+        except KilledWorker as error:
+            if index not in lost:  # its worker died: once more, on a free slot
+                lost.add(index)
+                pending.insert(0, (index, job))
+                bar.set_postfix_str(f"{job.notebook.stem} seed {job.seed}: worker lost, submitted again")
+                submit_while_slots_are_free()
+                continue
+            rows.append(_failed_row(job, error))
+        except Exception as error:  # raised on both attempts: its row says why
             rows.append(_failed_row(job, error))
         future.release()
         bar.set_postfix_str(f"{job.notebook.stem} seed {job.seed}")

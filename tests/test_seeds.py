@@ -198,7 +198,7 @@ def test_slurm_job_script_from_dask_jobqueue():
 @pytest.mark.slow
 def test_local_cluster_runs_seeds_retries_a_lost_worker_and_resumes(folders, tmp_path):
     """Two worker processes: seed 1 kills its worker once (retried: ok), seed 2 on every attempt (failed,
-    with its log); resumed once seed 2 is spared, only seed 2 runs again."""
+    with its log); resumed once seed 2 is spared, on a scheduler given by address, only seed 2 runs again."""
     _notebook(folders / "01_toy.ipynb")
     markers = tmp_path / "markers"
     markers.mkdir()
@@ -208,7 +208,7 @@ def test_local_cluster_runs_seeds_retries_a_lost_worker_and_resumes(folders, tmp
     assert dict(zip(summary["seed"], summary["status"])) == {0: "ok", 1: "ok", 2: "FAILED"}, summary.to_string()
     assert (markers / "attempt-1").is_file()
     lost = summary[summary["seed"] == 2].iloc[0]
-    assert "worker died" in lost["error"] and lost["log"] == str(run_dir / "seed-2" / "logs" / "01_toy.log")
+    assert "worker died on both attempts" in lost["error"] and lost["log"] == str(run_dir / "seed-2" / "logs" / "01_toy.log")
     assert Path(lost["log"]).is_file() and not (run_dir / "seed-2" / "done" / "01_toy.json").exists()
     # each job got its worker's share of the cores: as the kernel's OMP_NUM_THREADS and its `threads`
     share = max(1, grid.available_cores() // 2)
@@ -220,10 +220,18 @@ def test_local_cluster_runs_seeds_retries_a_lost_worker_and_resumes(folders, tmp
     assert _statistic(table, "b", "accuracy", "sd") == pytest.approx(0.1 / np.sqrt(2), abs=1e-4)  # written with 4 decimals
     assert (_statistic(table, "b", "accuracy", "min"), _statistic(table, "b", "accuracy", "max")) == (0.9, 1.0)
 
+    # the same command resumed, through the CLI on a running scheduler of one worker: only seed 2 runs
+    from distributed import LocalCluster
+
     (markers / "spare-2").write_text("")
     finished = {seed: (run_dir / f"seed-{seed}" / "done" / "01_toy.json").read_bytes() for seed in (0, 1)}
-    again = grid.reproduce_seeds([0, 1, 2], params=params, resume=run_dir, progress=False)
+    with LocalCluster(n_workers=1, threads_per_worker=1, dashboard_address=None) as cluster:
+        assert main(["reproduce", "--quiet", "--seeds", "0-2", "--scheduler", cluster.scheduler_address,
+                     "--resume", str(run_dir), "-p", "marker_dir", str(markers), "-p", "kill_once", "[1]",
+                     "-p", "kill_always", "[2]", "-p", "nap", "1.0"]) == 0
+    again = pd.read_csv(run_dir / "summary.csv")
     assert list(again["status"]) == ["done before", "done before", "ok"]
     assert {seed: (run_dir / f"seed-{seed}" / "done" / "01_toy.json").read_bytes() for seed in (0, 1)} == finished
+    assert json.loads((run_dir / "seed-2" / "environment.json").read_text())["threads"] == grid.available_cores()
     table = pd.read_csv(run_dir / "tables" / "seeds" / "X-T1_toy.csv")
     assert list(table["n_seeds"]) == [3, 3] and _statistic(table, "a", "accuracy", "max") == pytest.approx(0.2)
