@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import os
 import re
+import warnings
 from pathlib import Path
 from typing import Mapping, Sequence
 
@@ -89,9 +90,10 @@ def aggregate_seeds(tables: Mapping[int, pd.DataFrame], keys: Sequence[str] | No
         combined["row"] = pd.concat([f.groupby(keys, dropna=False, sort=False).cumcount() if keys
                                      else pd.Series(range(len(f))) for f in frames], ignore_index=True)
     by = keys + (["row"] if repeated else [])
-    long = combined.melt(id_vars=by, value_vars=metrics, var_name="column", value_name="value")
-    long["value"] = pd.to_numeric(long["value"], errors="coerce").astype(float)
-    grouped = long.groupby(by + ["column"], dropna=False, sort=False)["value"]
+    value = "\0value"  # a name no table column has (a metric may be called "value")
+    long = combined.melt(id_vars=by, value_vars=metrics, var_name="column", value_name=value)
+    long[value] = pd.to_numeric(long[value], errors="coerce").astype(float)
+    grouped = long.groupby(by + ["column"], dropna=False, sort=False)[value]
     out = pd.DataFrame({"n_seeds": grouped.count(), "mean": grouped.mean(), "sd": grouped.std(ddof=1),
                         "min": grouped.min(), "max": grouped.max(),
                         low: grouped.quantile(interval[0]), high: grouped.quantile(interval[1])}).reset_index()
@@ -124,7 +126,9 @@ def aggregate_run(run_dir: str | os.PathLike, out_dir: str | os.PathLike | None 
 
     Returns
     -------
-    The csv files written, ``<out_dir>/<id>_<slug>.csv``, each with its ``.md`` beside it.
+    The csv files written, ``<out_dir>/<id>_<slug>.csv``, each with its ``.md`` beside it. A table that
+    cannot be aggregated (a file name without an artefact id, a key column named like an aggregated
+    one) is left out with a warning.
     """
     from .report import save_table
 
@@ -132,5 +136,8 @@ def aggregate_run(run_dir: str | os.PathLike, out_dir: str | os.PathLike | None 
     written = []
     for name, tables in seed_tables(run_dir).items():
         artefact_id, _, slug = name.partition("_")
-        written.append(save_table(aggregate_seeds(tables), artefact_id, slug or "table", out))
+        try:
+            written.append(save_table(aggregate_seeds(tables), artefact_id, slug or "table", out))
+        except ValueError as error:  # one odd table does not keep the others from being aggregated
+            warnings.warn(f"{name}: not aggregated over seeds: {error}", stacklevel=2)
     return written

@@ -114,6 +114,13 @@ def test_aggregate_run_and_cli_write_tables_seeds(tmp_path, capsys):
     assert table.loc[0, "n_seeds"] == 3 and table.loc[0, "mean"] == 0.5 and table.loc[0, "sd"] == 0.25
     assert written.with_suffix(".md").is_file()
     assert seeds.aggregate_run(tmp_path / "run", tmp_path / "elsewhere") == [tmp_path / "elsewhere" / "P1-T1_metrics.csv"]
+    # a table with a metric called "value" (D-T1's HSV value); one that cannot be aggregated is left out
+    pd.DataFrame({"set": ["a"], "value": [0.5]}).to_csv(tmp_path / "run" / "seed-0" / "tables" / "D-T1_hsv.csv", index=False)
+    pd.DataFrame({"mean": ["a"], "x": [0.5]}).to_csv(tmp_path / "run" / "seed-0" / "tables" / "D-T2_odd.csv", index=False)
+    with pytest.warns(UserWarning, match="D-T2_odd"):
+        written = seeds.aggregate_run(tmp_path / "run")
+    assert [p.name for p in written] == ["D-T1_hsv.csv", "P1-T1_metrics.csv"]
+    assert pd.read_csv(written[0]).loc[0, "column"] == "value"
     assert main(["aggregate", str(tmp_path)]) == 2
 
 
