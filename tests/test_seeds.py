@@ -14,16 +14,20 @@ from leukutils import config, grid, run, seeds
 from leukutils.cli import main
 
 PARAMETERS = ('profile = "smoke"\nseed = 0\ndevice = "auto"\ndata_dir = None\noutput_dir = None\nthreads = 1\n'
-              'marker_dir = ""\nkill_once = []\nkill_always = []\nnap = 0.0')
+              'marker_dir = ""\nkill_once = []\nkill_always = []\nexit_once = []\nnap = 0.0')
 
 # A toy notebook whose table depends on the seed. With marker_dir set, a seed listed in kill_once kills
 # the process that runs its kernel (the Dask worker) on its first attempt; one in kill_always does so
-# on every attempt until a file spare-<seed> appears in marker_dir.
+# on every attempt until a file spare-<seed> appears in marker_dir; one in exit_once ends its own
+# kernel on its first attempt.
 BODY = """
 import json, os, signal, time
 from pathlib import Path
 if marker_dir:
     attempt = Path(marker_dir) / f"attempt-{seed}"
+    if seed in exit_once and not attempt.exists():
+        attempt.write_text("kernel ended")
+        os._exit(1)
     if (seed in kill_once and not attempt.exists()) or \\
             (seed in kill_always and not (Path(marker_dir) / f"spare-{seed}").exists()):
         attempt.write_text("killed")
@@ -189,8 +193,14 @@ def test_a_failing_cell_fails_its_job_only(folders, capsys):
     assert "01_toy.ipynb, seed 1" in err and "broken on purpose" in err and "seed-1/logs/01_toy.log" in err
 
 
-def test_slurm_job_script_from_dask_jobqueue():
-    """The README's SLURM cluster: its batch script, made without a SLURM installation."""
+def test_a_dead_kernel_here_fails_its_job(folders, tmp_path):
+    _notebook(folders / "01_toy.ipynb")
+    summary = grid.reproduce_seeds([0], params={"marker_dir": str(tmp_path), "exit_once": [0]}, progress=False)
+    assert list(summary["status"]) == ["FAILED"] and "the kernel died" in summary.loc[0, "error"]
+
+
+def test_batch_job_scripts_from_dask_jobqueue():
+    """The README's SLURM and PBS clusters: their batch scripts, made without a batch system."""
     dask_jobqueue = pytest.importorskip("dask_jobqueue")
     with dask_jobqueue.SLURMCluster(cores=1, processes=1, job_cpu=8, memory="16GB", walltime="02:00:00",
                                     job_extra_directives=["--gres=gpu:1"],
@@ -200,20 +210,26 @@ def test_slurm_job_script_from_dask_jobqueue():
     assert "#SBATCH --cpus-per-task=8" in script and "#SBATCH --gres=gpu:1" in script
     assert "#SBATCH --mem=15G" in script and "export LEUKUTILS_DATA_MIRROR=/shared/data" in script
     assert "--nthreads 1" in script and "distributed.cli.dask_worker" in script
+    with dask_jobqueue.PBSCluster(cores=1, processes=1, memory="32GB", walltime="04:00:00",
+                                  resource_spec="select=1:ncpus=8:ngpus=1:mem=32GB",
+                                  scheduler_options={"dashboard_address": None}) as cluster:
+        script = cluster.job_script()
+    assert "#PBS -l select=1:ncpus=8:ngpus=1:mem=32GB" in script and "--nthreads 1" in script
 
 
 @pytest.mark.slow
 def test_local_cluster_runs_seeds_retries_a_lost_worker_and_resumes(folders, tmp_path):
-    """Two worker processes: seed 1 kills its worker once (retried: ok), seed 2 on every attempt (failed,
-    with its log); resumed once seed 2 is spared, on a scheduler given by address, only seed 2 runs again."""
+    """Two worker processes: seed 0's kernel dies once and seed 1 kills its worker once (both run again:
+    ok), seed 2 kills its worker on every attempt (failed, with its log); resumed once seed 2 is spared,
+    on a scheduler given by address, only seed 2 runs again."""
     _notebook(folders / "01_toy.ipynb")
     markers = tmp_path / "markers"
     markers.mkdir()
-    params = {"marker_dir": str(markers), "kill_once": [1], "kill_always": [2], "nap": 1.0}
+    params = {"marker_dir": str(markers), "exit_once": [0], "kill_once": [1], "kill_always": [2], "nap": 1.0}
     summary = grid.reproduce_seeds([0, 1, 2], params=params, cluster="local:2", progress=False)
     run_dir = Path(summary.attrs["run_dir"])
     assert dict(zip(summary["seed"], summary["status"])) == {0: "ok", 1: "ok", 2: "FAILED"}, summary.to_string()
-    assert (markers / "attempt-1").is_file()
+    assert (markers / "attempt-0").read_text() == "kernel ended" and (markers / "attempt-1").read_text() == "killed"
     lost = summary[summary["seed"] == 2].iloc[0]
     assert "worker died on both attempts" in lost["error"] and lost["log"] == str(run_dir / "seed-2" / "logs" / "01_toy.log")
     assert Path(lost["log"]).is_file() and not (run_dir / "seed-2" / "done" / "01_toy.json").exists()
@@ -234,7 +250,8 @@ def test_local_cluster_runs_seeds_retries_a_lost_worker_and_resumes(folders, tmp
     finished = {seed: (run_dir / f"seed-{seed}" / "done" / "01_toy.json").read_bytes() for seed in (0, 1)}
     with LocalCluster(n_workers=1, threads_per_worker=1, dashboard_address=None) as cluster:
         assert main(["reproduce", "--quiet", "--seeds", "0-2", "--scheduler", cluster.scheduler_address,
-                     "--resume", str(run_dir), "-p", "marker_dir", str(markers), "-p", "kill_once", "[1]",
+                     "--resume", str(run_dir), "-p", "marker_dir", str(markers), "-p", "exit_once", "[0]",
+                     "-p", "kill_once", "[1]",
                      "-p", "kill_always", "[2]", "-p", "nap", "1.0"]) == 0
     again = pd.read_csv(run_dir / "summary.csv")
     assert list(again["status"]) == ["done before", "done before", "ok"]
