@@ -46,6 +46,7 @@ from typing import Any, Iterable, Iterator, Sequence
 import pandas as pd
 
 from . import config, run
+from .report import atomic_write_bytes
 
 #: Folder of a seed's jobs inside a grid run: ``seed-<k>``.
 SEED_FOLDER = "seed-{seed}"
@@ -179,11 +180,12 @@ def finished(job: Job) -> bool:
     """
     if not job.record.is_file():
         return False
-    recorded = json.loads(job.record.read_text())
-    if recorded.get("parameters") != _plain(job.parameters):
-        raise ResumeMismatch(f"{job.record} records a run with other parameters than those asked now "
-                             f"({recorded.get('parameters')} ≠ {_plain(job.parameters)}); resume with the "
-                             "command that started the run, or start a new run")
+    recorded, asked = json.loads(job.record.read_text()).get("parameters", {}), _plain(job.parameters)
+    differ = sorted(name for name in {*recorded, *asked} if recorded.get(name) != asked.get(name))
+    if differ:
+        raise ResumeMismatch(f"{job.record} records a run with other parameters than those asked now ("
+                             + ", ".join(f"{name}: {recorded.get(name)!r} then, {asked.get(name)!r} now" for name in differ)
+                             + "); resume with the command that started the run, or start a new run")
     return job.executed.is_file()
 
 
@@ -237,8 +239,6 @@ def run_job(job: Job) -> dict[str, Any]:
     record = {"notebook": job.notebook.name, "seed": job.seed, "profile": job.profile,
               "parameters": _plain(job.parameters), "threads": job.threads, "seconds": round(seconds, 1),
               "outputs": outputs, "finished": datetime.now(timezone.utc).isoformat(timespec="seconds")}
-    from .report import atomic_write_bytes
-
     atomic_write_bytes(job.record, (json.dumps(record, indent=1) + "\n").encode())
     return _row(job, seconds, "ok", outputs)
 
@@ -403,7 +403,9 @@ def reproduce_seeds(seeds: Sequence[int], profile: str = config.DEFAULT_PROFILE,
     -------
     DataFrame with columns notebook, seed, profile, seconds, status (``ok``, ``done before``,
     ``FAILED``), outputs, executed, log, error; also written to ``<run>/summary.csv``. Its
-    ``attrs["run_dir"]`` is the run folder.
+    ``attrs["run_dir"]`` is the run folder. ``outputs`` counts the files that the seed's ``figures/``
+    and ``tables/`` received while the job ran (jobs of one seed running side by side on a cluster
+    count each other's too).
     """
     config.check_profile(profile)
     notebooks = run.list_notebooks(only)

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from leukutils import config, grid, run, seeds
+from leukutils import config, grid, seeds
 from leukutils.cli import main
 
 PARAMETERS = ('profile = "smoke"\nseed = 0\ndevice = "auto"\ndata_dir = None\noutput_dir = None\nthreads = 1\n'
