@@ -140,6 +140,7 @@ def test_parse_seeds_and_cluster():
         grid.parse_cluster("slurm")
 
 
+@pytest.mark.slow
 def test_default_path_imports_no_dask(folders, tmp_path):
     """run.reproduce and a --seeds run without a cluster never import Dask (checked in a fresh process)."""
     _notebook(folders / "01_toy.ipynb")
