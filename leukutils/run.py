@@ -233,4 +233,4 @@ def summary_text(results: list[NotebookResult] | pd.DataFrame) -> str:
     if table.empty:
         return "(no notebook run)"
     table = table.rename(columns={"seconds": "wall time (s)", "outputs": "outputs written"})
-    return table.drop(columns=["executed", "log"], errors="ignore").to_string(index=False)
+    return table.drop(columns=["executed", "log", "error"], errors="ignore").to_string(index=False)

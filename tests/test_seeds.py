@@ -190,7 +190,7 @@ def test_a_failing_cell_fails_its_job_only(folders, capsys):
     _notebook(folders / "01_toy.ipynb", body="if seed == 1:\n    raise ValueError('broken on purpose')")
     assert main(["reproduce", "--quiet", "--seeds", "0,1"]) == 1
     out, err = capsys.readouterr()
-    assert "FAILED" in out and "ok" in out
+    assert "FAILED" in out and "ok" in out and "broken on purpose" not in out  # the summary, then the errors
     assert "01_toy.ipynb, seed 1" in err and "broken on purpose" in err and "seed-1/logs/01_toy.log" in err
 
 
