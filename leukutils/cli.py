@@ -1,8 +1,9 @@
-"""Command line: ``leukutils reproduce`` and ``leukutils data list|fetch|verify|where``."""
+"""Command line: ``leukutils reproduce``, ``leukutils aggregate`` and ``leukutils data list|fetch|verify|where``."""
 from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from . import config
 
@@ -11,6 +12,11 @@ def _reproduce(args: argparse.Namespace) -> int:
     from . import run
 
     params = {name: run.parse_value(value) for name, value in (args.param or [])}
+    if args.seeds or args.cluster or args.scheduler or args.resume:
+        return _reproduce_seeds(args, params)
+    if args.threads is not None:
+        print("error: --threads goes with --seeds; for one run, pass -p threads N", file=sys.stderr)
+        return 2
     if args.seed is not None:
         params["seed"] = args.seed
     try:
@@ -23,6 +29,45 @@ def _reproduce(args: argparse.Namespace) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 2
     print(run.summary_text(summary))
+    return 0
+
+
+def _reproduce_seeds(args: argparse.Namespace, params: dict) -> int:
+    """``reproduce --seeds``: the run grid, here or on a Dask cluster (:mod:`leukutils.grid`)."""
+    from . import grid, run
+
+    try:
+        if args.seeds and args.seed is not None:
+            raise ValueError("give either --seed or --seeds")
+        if args.cluster and args.scheduler:
+            raise ValueError("give either --cluster or --scheduler")
+        if not args.seeds:
+            raise ValueError("--cluster, --scheduler and --resume run the seed grid: give its seeds, e.g. --seeds 0,1,2")
+        summary = grid.reproduce_seeds(grid.parse_seeds(args.seeds), profile=args.profile, only=args.only,
+                                       params=params, data_dir=args.data_dir, device=args.device,
+                                       output_root=args.output_root, resume=args.resume, cluster=args.cluster,
+                                       scheduler=args.scheduler, threads=args.threads, progress=not args.quiet)
+    except (run.UnknownNotebook, run.UnknownParameter, ValueError, OSError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    print(run.summary_text(summary))
+    print(f"run folder: {summary.attrs['run_dir']}")
+    failures = grid.failures_text(summary)
+    if failures:
+        print(f"\n{failures}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _aggregate(args: argparse.Namespace) -> int:
+    from .seeds import aggregate_run
+
+    if not any(Path(args.run_dir).glob("seed-*/tables/*.csv")):
+        print(f"error: {args.run_dir} holds no seed-<k>/tables/*.csv (a run of `leukutils reproduce --seeds`)",
+              file=sys.stderr)
+        return 2
+    for path in aggregate_run(args.run_dir, args.out):
+        print(path)
     return 0
 
 
@@ -75,7 +120,20 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--seed", type=int, default=None)
     rep.add_argument("--output-root", help="write the run under this folder instead of runs/")
     rep.add_argument("--quiet", action="store_true", help="no progress bar")
+    grid = rep.add_argument_group("seeds and clusters", "run every notebook once per seed, each (notebook, seed) "
+                                  "a job, into runs/<profile>-<stamp>/seed-<k>/; the tables are aggregated over "
+                                  "seeds into tables/seeds/ there")
+    grid.add_argument("--seeds", action="append", help="seeds, e.g. --seeds 0,1,2 or --seeds 0-9")
+    grid.add_argument("--cluster", help="run the jobs on a new local Dask cluster of N worker processes: local:N")
+    grid.add_argument("--scheduler", help="run the jobs on a running Dask cluster: tcp://HOST:8786")
+    grid.add_argument("--resume", metavar="RUN_DIR", help="complete this run folder: jobs that finished there are skipped")
+    grid.add_argument("--threads", type=int, help="CPU threads per job (default: a Dask worker's share of its cores)")
     rep.set_defaults(func=_reproduce)
+
+    agg = sub.add_parser("aggregate", help="aggregate the tables of a --seeds run over its seeds")
+    agg.add_argument("run_dir", help="runs/<profile>-<stamp>, holding seed-<k>/tables/")
+    agg.add_argument("--out", help="write here instead of <run_dir>/tables/seeds/")
+    agg.set_defaults(func=_aggregate)
 
     data = sub.add_parser("data", help="the registry of real datasets")
     data.add_argument("action", choices=("list", "fetch", "verify", "where"))

@@ -115,6 +115,22 @@ def run_folder(profile: str, output_root: str | Path | None = None, stamp: str |
     return (base / f"{profile}-{stamp}").resolve()
 
 
+def standard_parameters(profile: str, device: str = "auto", data_dir: str | None = None,
+                        output_dir: str | Path | None = None) -> dict[str, Any]:
+    """The parameters every notebook has, as the runner passes them: only those that differ from the
+    parameters cell's literals (``profile``, ``device``, ``data_dir`` resolved, ``output_dir``)."""
+    standard: dict[str, Any] = {}
+    if profile != config.DEFAULT_PROFILE:
+        standard["profile"] = profile
+    if device != "auto":
+        standard["device"] = device
+    if data_dir:
+        standard["data_dir"] = str(Path(data_dir).expanduser().resolve())
+    if output_dir:
+        standard["output_dir"] = str(output_dir)
+    return standard
+
+
 def _count_outputs(dirs: list[Path], since: float) -> int:
     return sum(1 for d in dirs if d.is_dir() for f in d.iterdir() if f.is_file() and f.stat().st_mtime >= since)
 
@@ -182,15 +198,7 @@ def reproduce(profile: str = config.DEFAULT_PROFILE, only: Iterable[str] | None 
     config.check_profile(profile)
     notebooks = list_notebooks(only)
     run_dir = run_folder(profile, output_root)
-    standard: dict[str, Any] = {}
-    if profile != config.DEFAULT_PROFILE:
-        standard["profile"] = profile
-    if device != "auto":
-        standard["device"] = device
-    if data_dir:
-        standard["data_dir"] = str(Path(data_dir).expanduser().resolve())
-    if run_dir:
-        standard["output_dir"] = str(run_dir)
+    standard = standard_parameters(profile, device, data_dir, run_dir)
     plan = {notebook: notebook_parameters(notebook, profile, {**standard, **(params or {})}) for notebook in notebooks}
     work_dir = run_dir or (config.RUNS_DIR / f"{profile}-{datetime.now(timezone.utc).strftime('%Y%m%d-%H%M%S')}").resolve()
     out = config.output_dirs(run_dir)
@@ -225,4 +233,4 @@ def summary_text(results: list[NotebookResult] | pd.DataFrame) -> str:
     if table.empty:
         return "(no notebook run)"
     table = table.rename(columns={"seconds": "wall time (s)", "outputs": "outputs written"})
-    return table.drop(columns=["executed"]).to_string(index=False)
+    return table.drop(columns=["executed", "log", "error"], errors="ignore").to_string(index=False)
