@@ -1,5 +1,5 @@
 # The compendium's commands. Each target sets the environment up first (uv + the committed lock file).
-#   make reproduce   regenerate figures/ and tables/ (smoke profile, synthetic data)
+#   make reproduce   regenerate figures/ and tables/ (default `synthetic` profile)
 #   make test        unit tests + notebook checks (nbval)
 #   make lab         JupyterLab on the compendium
 #   make bench       speed and memory benchmarks
@@ -11,7 +11,7 @@ PY := $(VENV)/bin/python
 # Real datasets: a mirror folder beside the clone is used when present (tests skip their real-data part otherwise).
 MIRROR ?= $(abspath $(wildcard ../shared/data))
 export LEUKUTILS_DATA_MIRROR ?= $(MIRROR)
-PROFILE ?= smoke
+PROFILE ?= synthetic
 NOTEBOOKS := $(wildcard notebooks/[0-9][0-9]_*.ipynb)
 ARGS ?=
 

@@ -6,10 +6,10 @@ Run: ``python benchmarks/bench_synth.py [--quick]``. Prints one table:
 * the same cell drawn by a naive renderer (a Python loop over pixels evaluating the same polar
   outline, chromatin and Beer–Lambert colour) — the baseline of the ratio column;
 * 640×480 smear fields per second (``render_field``: 4 white cells, red cells, platelets, optics);
-* the default datasets of every writer (the smoke data of the notebooks) built cold into an empty
+* the default datasets of every writer (the synthetic data of the notebooks) built cold into an empty
   cache, then again from the cache.
 
-Bars: ≥ 300 crops/s, ≥ 20 fields/s on one core; smoke data ≤ 30 s cold, ≤ 2 s cached. Timings on a
+Bars: ≥ 300 crops/s, ≥ 20 fields/s on one core; synthetic data ≤ 30 s cold, ≤ 2 s cached. Timings on a
 shared machine vary; the ratio against the baseline measured in the same run is the stable number.
 """
 from __future__ import annotations
@@ -101,9 +101,9 @@ def main(argv=None) -> None:
             for name in WRITERS:
                 getattr(synth, name)()
             warm = time.perf_counter() - start
-        rows += [("smoke data, all writers, cold (wall s)", cold, 30, "lower", None),
+        rows += [("synthetic data, all writers, cold (wall s)", cold, 30, "lower", None),
                  ("  same, CPU s", cold_cpu, None, "lower", None),
-                 ("smoke data, all writers, cached (s)", warm, 2, "lower", cold / warm)]
+                 ("synthetic data, all writers, cached (s)", warm, 2, "lower", cold / warm)]
 
     print(f"load average at start: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
     print(f"{'measure':40s} {'value':>10s} {'bar':>6s} {'meets':>6s} {'ratio':>9s}")

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 #: The profile whose values are the literals of each notebook's parameters cell (the committed run).
-DEFAULT_PROFILE = "smoke"
+DEFAULT_PROFILE = "synthetic"
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 ROOT = PACKAGE_DIR.parent
@@ -119,7 +119,7 @@ class OutputDirs:
 
 def output_dirs(output_dir: str | os.PathLike | None = None) -> OutputDirs:
     """Output folders: the committed ``figures/`` and ``tables/`` when ``output_dir`` is empty, else
-    ``<output_dir>/{figures,tables}`` (what ``leukutils reproduce`` passes for non-smoke runs).
+    ``<output_dir>/{figures,tables}`` (what ``leukutils reproduce`` passes for runs other than the committed default one).
     Trained models always go to an ignored folder (``<output_dir>/models`` or ``runs/models``).
     ``$LEUKUTILS_OUTPUT_DIR``, when set, stands in for an empty ``output_dir``."""
     if output_dir in (None, ""):

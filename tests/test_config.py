@@ -78,7 +78,7 @@ def test_every_key_of_every_profile_file_is_a_parameter_of_its_notebook():
 
 
 def test_notebook_parameters_reads_the_parameters_cell_names_from_a_namespace():
-    namespace = {"profile": "smoke", "seed": 3, "device": "cpu", "data_dir": None, "output_dir": None,
+    namespace = {"profile": "synthetic", "seed": 3, "device": "cpu", "data_dir": None, "output_dir": None,
                  "examples_per_class": 2, "side_by_side": 6, "realism_images": 24, "recovery_images": 24,
                  "cnmc_subjects": 8, "cnmc_cells": 40, "np": np}
     values = config.notebook_parameters("00_data", namespace)

@@ -7,7 +7,7 @@ from leukutils.cli import main
 
 def _notebook(path, body):
     nb = nbformat.v4.new_notebook()
-    params = nbformat.v4.new_code_cell('profile = "smoke"\nseed = 0\ndevice = "auto"\ndata_dir = None\noutput_dir = None\nsize = 3')
+    params = nbformat.v4.new_code_cell('profile = "synthetic"\nseed = 0\ndevice = "auto"\ndata_dir = None\noutput_dir = None\nsize = 3')
     params.metadata["tags"] = ["parameters"]
     nb.cells = [nbformat.v4.new_markdown_cell("# toy"), params, nbformat.v4.new_code_cell(body)]
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
@@ -70,10 +70,10 @@ def test_failing_notebook_stops_with_its_cell_and_keeps_the_executed_copy(folder
     assert "02_never" not in capsys.readouterr().err
 
 
-def test_cli_reproduce_smoke_replaces_notebook_and_reports(folders, tmp_path, capsys):
+def test_cli_reproduce_default_replaces_notebook_and_reports(folders, tmp_path, capsys):
     _notebook(folders / "01_toy.ipynb", WRITE.format(tables=tmp_path / "tables") + "print('done')")
     assert main(["reproduce", "--quiet", "-p", "size", "4"]) == 0
-    assert (tmp_path / "tables" / "t.csv").read_text() == "8smoke"
+    assert (tmp_path / "tables" / "t.csv").read_text() == "8synthetic"
     assert "done" in (folders / "01_toy.ipynb").read_text()  # executed notebook copied back
     out = capsys.readouterr().out
     assert "01_toy.ipynb" in out and "ok" in out

@@ -13,7 +13,7 @@ import pytest
 from leukutils import config, grid, seeds
 from leukutils.cli import main
 
-PARAMETERS = ('profile = "smoke"\nseed = 0\ndevice = "auto"\ndata_dir = None\noutput_dir = None\nthreads = 1\n'
+PARAMETERS = ('profile = "synthetic"\nseed = 0\ndevice = "auto"\ndata_dir = None\noutput_dir = None\nthreads = 1\n'
               'marker_dir = ""\nkill_once = []\nkill_always = []\nexit_once = []\nnap = 0.0')
 
 # A toy notebook whose table depends on the seed. With marker_dir set, a seed listed in kill_once kills
@@ -150,14 +150,14 @@ from pathlib import Path
 from leukutils import config, run, grid, cli
 root = Path({str(tmp_path)!r})
 config.NOTEBOOKS_DIR, config.RUNS_DIR = root / "notebooks", root / "runs"
-run.reproduce(profile="smoke", output_root=root / "runs", progress=False)
+run.reproduce(profile="synthetic", output_root=root / "runs", progress=False)
 assert cli.main(["reproduce", "--quiet", "--seeds", "4", "--output-root", str(root / "runs")]) == 0
 print(sorted(name for name in sys.modules if name.split(".")[0] in ("dask", "distributed")))
 """
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=180)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip().splitlines()[-1] == "[]"
-    assert len(list((tmp_path / "runs").glob("smoke-*/seed-4/tables/X-T1_toy.csv"))) == 1
+    assert len(list((tmp_path / "runs").glob("synthetic-*/seed-4/tables/X-T1_toy.csv"))) == 1
 
 
 def test_seeds_here_write_per_seed_folders_aggregate_and_resume(folders, tmp_path, capsys):
@@ -165,7 +165,7 @@ def test_seeds_here_write_per_seed_folders_aggregate_and_resume(folders, tmp_pat
     source = (folders / "01_toy.ipynb").read_bytes()
     summary = grid.reproduce_seeds([0, 1], progress=False)
     run_dir = Path(summary.attrs["run_dir"])
-    assert run_dir.parent == tmp_path / "runs" and run_dir.name.startswith("smoke-")
+    assert run_dir.parent == tmp_path / "runs" and run_dir.name.startswith("synthetic-")
     assert list(summary["seed"]) == [0, 1] and list(summary["status"]) == ["ok", "ok"]
     for seed in (0, 1):
         assert (run_dir / f"seed-{seed}" / "notebooks" / "01_toy.ipynb").is_file()

@@ -13,7 +13,7 @@ state-dict keys (so torchvision checkpoints still load):
   used. (ReLU is idempotent: the output is unchanged.)
 * InceptionV3 is built without the auxiliary classifier (``aux_logits=False``): the auxiliary head
   is used only for the training loss in the original recipe, and it cannot run on inputs under
-  ~ 150 px, which the smoke profile uses.
+  ~ 150 px, which the synthetic profile uses.
 """
 from __future__ import annotations
 

@@ -11,7 +11,7 @@ Drawing: :func:`render_cell` (one cell on a crop, with masks), :func:`render_fie
 (shortcut cues), :mod:`.realism` (colour statistics and Otsu nucleus recovery against real sets).
 
 Any change to the drawing changes the synthetic pixels, hence the checked outputs of every notebook's
-smoke run: re-execute the notebooks after such a change (the cache is keyed by the source, so it
+default (synthetic) run: re-execute the notebooks after such a change (the cache is keyed by the source, so it
 regenerates by itself).
 """
 from .cells import BLAST_TYPES, CELL_PARAMETERS, CELL_TYPES, NORMAL_WBC_MIX, draw_cell, sample_parameters
