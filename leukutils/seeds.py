@@ -141,3 +141,17 @@ def aggregate_run(run_dir: str | os.PathLike, out_dir: str | os.PathLike | None 
         except ValueError as error:  # one odd table does not keep the others from being aggregated
             warnings.warn(f"{name}: not aggregated over seeds: {error}", stacklevel=2)
     return written
+
+
+def seeds_note(output_dir: str | os.PathLike | None, prefix: str, seed: int = 0) -> str:
+    """The closing line of a notebook about its seeds: the tables of artefacts ``prefix`` (``"P2-"``)
+    aggregated over seeds, when ``output_dir`` is one seed's folder of a grid run (``<run>/seed-<k>``)
+    whose aggregation (``<run>/tables/seeds/``) exists, else a sentence saying that one seed stands
+    behind every number and how to run more."""
+    folder = Path(output_dir) if output_dir else None
+    aggregated = sorted((folder.parent / "tables" / "seeds").glob(f"{prefix}*.md")) if folder is not None else []
+    if not aggregated:
+        return (f"One seed (seed = {seed}) stands behind every number above. For the spread over seeds: "
+                f"`leukutils reproduce --only <NN> --seeds 0,1,2` (add `--cluster local:N` for a Dask cluster), "
+                f"then `leukutils aggregate runs/<profile>-<stamp>`.")
+    return "\n\n".join(f"{path.stem} over seeds:\n\n{path.read_text()}" for path in aggregated)

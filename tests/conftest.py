@@ -57,3 +57,35 @@ def pytest_collection_modifyitems(session, config, items):
     in ``make test`` it reads what their execution wrote instead of executing them a second time."""
     last = [item for item in items if item.name == "test_each_notebook_writes_the_artefacts_it_names"]
     items[:] = [item for item in items if item not in last] + last
+
+
+#: The parameters cell of the toy notebooks the runner's tests execute.
+TOY_PARAMETERS = 'profile = "synthetic"\nseed = 0\ndevice = "auto"\ndata_dir = None\noutput_dir = None\nsize = 3'
+
+
+def write_toy_notebook(path, body: str, parameters: str = TOY_PARAMETERS) -> None:
+    """A numbered notebook for the runner's tests: a title, a tagged parameters cell, then ``body``."""
+    import nbformat
+
+    nb = nbformat.v4.new_notebook()
+    params = nbformat.v4.new_code_cell(parameters)
+    params.metadata["tags"] = ["parameters"]
+    nb.cells = [nbformat.v4.new_markdown_cell("# toy"), params, nbformat.v4.new_code_cell(body)]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, path)
+
+
+@pytest.fixture
+def folders(tmp_path, monkeypatch):
+    """The runner's folders redirected into ``tmp_path`` (notebooks, runs, figures, tables, profiles with an
+    empty ``real`` profile); returns the notebooks folder."""
+    notebooks = tmp_path / "notebooks"
+    notebooks.mkdir()
+    monkeypatch.setattr(config, "NOTEBOOKS_DIR", notebooks)
+    monkeypatch.setattr(config, "RUNS_DIR", tmp_path / "runs")
+    monkeypatch.setattr(config, "FIGURES_DIR", tmp_path / "figures")
+    monkeypatch.setattr(config, "TABLES_DIR", tmp_path / "tables")
+    monkeypatch.delenv(config.OUTPUT_ENV, raising=False)
+    monkeypatch.setattr(config, "PROFILE_DIR", tmp_path / "profiles")
+    (tmp_path / "profiles" / "real").mkdir(parents=True)
+    return notebooks

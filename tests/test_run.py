@@ -4,29 +4,7 @@ import pytest
 from leukutils import config, run
 from leukutils.cli import main
 
-
-def _notebook(path, body):
-    nb = nbformat.v4.new_notebook()
-    params = nbformat.v4.new_code_cell('profile = "synthetic"\nseed = 0\ndevice = "auto"\ndata_dir = None\noutput_dir = None\nsize = 3')
-    params.metadata["tags"] = ["parameters"]
-    nb.cells = [nbformat.v4.new_markdown_cell("# toy"), params, nbformat.v4.new_code_cell(body)]
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    nbformat.write(nb, path)
-
-
-@pytest.fixture
-def folders(tmp_path, monkeypatch):
-    notebooks = tmp_path / "notebooks"
-    notebooks.mkdir()
-    monkeypatch.setattr(config, "NOTEBOOKS_DIR", notebooks)
-    monkeypatch.setattr(config, "RUNS_DIR", tmp_path / "runs")
-    monkeypatch.setattr(config, "FIGURES_DIR", tmp_path / "figures")
-    monkeypatch.setattr(config, "TABLES_DIR", tmp_path / "tables")
-    monkeypatch.delenv(config.OUTPUT_ENV, raising=False)
-    monkeypatch.setattr(config, "PROFILE_DIR", tmp_path / "profiles")
-    (tmp_path / "profiles" / "real").mkdir(parents=True)
-    return notebooks
-
+from conftest import write_toy_notebook as _notebook
 
 WRITE = ("from pathlib import Path\n"
          "out = Path(output_dir) if output_dir else Path('{tables}')\n"

@@ -5,13 +5,14 @@ import subprocess
 import sys
 from pathlib import Path
 
-import nbformat
 import numpy as np
 import pandas as pd
 import pytest
 
 from leukutils import config, grid, seeds
 from leukutils.cli import main
+
+from conftest import write_toy_notebook
 
 PARAMETERS = ('profile = "synthetic"\nseed = 0\ndevice = "auto"\ndata_dir = None\noutput_dir = None\nthreads = 1\n'
               'marker_dir = ""\nkill_once = []\nkill_always = []\nexit_once = []\nnap = 0.0')
@@ -43,26 +44,7 @@ out = Path(output_dir)
 
 
 def _notebook(path, body=BODY, parameters=PARAMETERS):
-    nb = nbformat.v4.new_notebook()
-    params = nbformat.v4.new_code_cell(parameters)
-    params.metadata["tags"] = ["parameters"]
-    nb.cells = [nbformat.v4.new_markdown_cell("# toy"), params, nbformat.v4.new_code_cell(body)]
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    nbformat.write(nb, path)
-
-
-@pytest.fixture
-def folders(tmp_path, monkeypatch):
-    notebooks = tmp_path / "notebooks"
-    notebooks.mkdir()
-    monkeypatch.setattr(config, "NOTEBOOKS_DIR", notebooks)
-    monkeypatch.setattr(config, "RUNS_DIR", tmp_path / "runs")
-    monkeypatch.setattr(config, "FIGURES_DIR", tmp_path / "figures")
-    monkeypatch.setattr(config, "TABLES_DIR", tmp_path / "tables")
-    monkeypatch.delenv(config.OUTPUT_ENV, raising=False)
-    monkeypatch.setattr(config, "PROFILE_DIR", tmp_path / "profiles")
-    (tmp_path / "profiles" / "real").mkdir(parents=True)
-    return notebooks
+    write_toy_notebook(path, body, parameters)
 
 
 def _statistic(table, model, column, statistic):
@@ -260,3 +242,15 @@ def test_local_cluster_runs_seeds_retries_a_lost_worker_and_resumes(folders, tmp
     assert json.loads((run_dir / "seed-2" / "environment.json").read_text())["threads"] == grid.available_cores()
     table = pd.read_csv(run_dir / "tables" / "seeds" / "X-T1_toy.csv")
     assert list(table["n_seeds"]) == [3, 3] and _statistic(table, "a", "accuracy", "max") == pytest.approx(0.2)
+
+
+def test_seeds_note_shows_the_aggregate_of_a_grid_run_or_says_one_seed(tmp_path):
+    assert "One seed (seed = 3)" in seeds.seeds_note(None, "P2-", seed=3)
+    run_dir = tmp_path / "synthetic-20260101-000000"
+    (run_dir / "seed-0").mkdir(parents=True)
+    assert "One seed" in seeds.seeds_note(run_dir / "seed-0", "P2-")
+    (run_dir / "tables" / "seeds").mkdir(parents=True)
+    (run_dir / "tables" / "seeds" / "P2-T0_patient_level_metrics.md").write_text("| metric | mean |\n")
+    (run_dir / "tables" / "seeds" / "P1-T1_x.md").write_text("other notebook\n")
+    note = seeds.seeds_note(run_dir / "seed-0", "P2-")
+    assert "P2-T0_patient_level_metrics over seeds" in note and "| metric | mean |" in note and "other" not in note
