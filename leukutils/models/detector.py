@@ -89,10 +89,10 @@ def build_detector(arch: str = "fasterrcnn_resnet50_fpn", num_classes: int = 2, 
     trainable = 3 if backbone_weights is not None else 5
     attempt = io.StringIO()
     try:
-        with contextlib.redirect_stderr(attempt):  # torch.hub's "Downloading: <url> to <path>"
+        with contextlib.redirect_stdout(attempt):  # torch.hub's "Downloading: <url> to <path>"
             model = builder(weights=None, weights_backbone=backbone_weights, num_classes=num_classes,
                             trainable_backbone_layers=trainable, min_size=min_size, max_size=max_size, **kwargs)
-        sys.stderr.write(attempt.getvalue())
+        sys.stdout.write(attempt.getvalue())
         return model
     except Exception as error:  # offline: the backbone weights cannot be downloaded
         if backbone_weights is None:

@@ -57,7 +57,7 @@ def build_torchvision(name: str, weights: str | os.PathLike | None = "imagenet",
         enum = tvm.get_model_weights(name).DEFAULT
         attempt = io.StringIO()
         try:
-            with contextlib.redirect_stderr(attempt):  # torch.hub's "Downloading: <url> to <path>"
+            with contextlib.redirect_stdout(attempt):  # torch.hub's "Downloading: <url> to <path>"
                 model = tvm.get_model(name, weights=enum, **kwargs)
         except Exception as error:  # offline: URLError, RuntimeError from the hub, ...
             warnings.warn(
@@ -66,7 +66,7 @@ def build_torchvision(name: str, weights: str | os.PathLike | None = "imagenet",
                 f"put the file {Path(enum.url).name} in {HUB_CHECKPOINTS} or pass weights=<path to a state dict>.",
                 PretrainedWeightsUnavailable, stacklevel=2)
             return tvm.get_model(name, weights=None, **kwargs)
-        sys.stderr.write(attempt.getvalue())
+        sys.stdout.write(attempt.getvalue())
         return model
     model = tvm.get_model(name, weights=None, **kwargs)
     return load_checkpoint(model, weights)
