@@ -1,4 +1,5 @@
-"""Command line: ``leukutils reproduce``, ``leukutils aggregate`` and ``leukutils data list|fetch|verify|where``."""
+"""Command line: ``leukutils reproduce``, ``leukutils aggregate``, ``leukutils data list|fetch|verify|where``,
+and ``leukutils predict`` / ``leukutils segment`` (apply a saved model to image files)."""
 from __future__ import annotations
 
 import argparse
@@ -105,6 +106,77 @@ def _data(args: argparse.Namespace) -> int:
     return 2
 
 
+#: Largest exit status ``predict`` and ``segment`` give for failed images (statuses wrap at 256).
+MAX_FAILED_STATUS = 100
+
+
+def _failed_status(table, what: str) -> int:
+    """Report the failed rows of ``table`` on stderr; the exit status is their number (at most
+    :data:`MAX_FAILED_STATUS`), 0 when none failed."""
+    failed = table[table["status"] == "failed"]
+    for path, reason in zip(failed["path"], failed["reason"]):
+        print(f"failed: {path}: {reason}", file=sys.stderr)
+    if len(failed):
+        print(f"{len(failed)} of {len(table)} images failed; {what} for the other {len(table) - len(failed)}",
+              file=sys.stderr)
+    return min(len(failed), MAX_FAILED_STATUS)
+
+
+def _predict(args: argparse.Namespace) -> int:
+    from . import apply
+
+    try:
+        device = config.choose_device(args.device)
+        if args.cam and not args.cam_dir:
+            raise ValueError("--cam needs --cam-dir, the folder of its images")
+        model, card, transform = apply.load_classifier(args.model)
+        paths = apply.find_images(args.images)
+        table = apply.predict_images(model, paths, transform, card["classes"], device=device,
+                                     batch_size=args.batch_size, cam=args.cam, cam_dir=args.cam_dir,
+                                     progress=not args.quiet)
+    except (apply.ModelCardError, FileNotFoundError, ValueError, KeyError, RuntimeError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    table.to_csv(args.out, index=False, lineterminator="\n")
+    print(f"{args.out}: {int((table['status'] == 'ok').sum())} of {len(table)} images classified"
+          + (f"; CAM panels in {args.cam_dir}" if args.cam else ""))
+    return _failed_status(table, "predictions written")
+
+
+def _segment(args: argparse.Namespace) -> int:
+    from . import apply
+
+    params = {name: value for name, value in (
+        ("min_area", args.min_area), ("closing_size", args.closing_size), ("dilation", args.dilation),
+        ("bilateral_diameter", args.bilateral_diameter), ("bilateral_sigma_colour", args.bilateral_sigma_colour),
+        ("bilateral_sigma_space", args.bilateral_sigma_space)) if value is not None}
+    if args.no_colour_correct:
+        params["colour_correct"] = False
+    try:
+        device = config.choose_device(args.device)
+        unet, size = None, None
+        if args.unet:
+            channels = [int(c) for c in args.unet_channels.split(",")] if args.unet_channels else None
+            unet, unet_card = apply.load_unet(args.unet, channels=channels, size=args.unet_size)
+            size = unet_card["size"]
+        elif args.unet_channels or args.unet_size:
+            raise ValueError("--unet-channels and --unet-size describe the checkpoint given with --unet")
+        paths = apply.find_images(args.images)
+        table = apply.segment_images(paths, args.out, unet=unet, unet_size=size or 128,
+                                     unet_threshold=args.unet_threshold, device=device, batch_size=args.batch_size,
+                                     progress=not args.quiet, **params)
+    except (apply.ModelCardError, FileNotFoundError, ValueError, RuntimeError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    summary = Path(args.summary) if args.summary else Path(args.out) / "nuclei.csv"
+    summary.parent.mkdir(parents=True, exist_ok=True)
+    table.to_csv(summary, index=False, lineterminator="\n")
+    method = "Algorithm 1 AND U-Net" if unet is not None else "Algorithm 1"
+    print(f"{args.out}: {int((table['status'] == 'ok').sum())} of {len(table)} masks ({method}); summary {summary}")
+    return _failed_status(table, "masks written")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="leukutils", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -142,6 +214,50 @@ def build_parser() -> argparse.ArgumentParser:
     data.add_argument("--root", help="verify this folder instead of the located one")
     data.add_argument("--quiet", action="store_true")
     data.set_defaults(func=_data)
+
+    failed = (f"Images that cannot be read are listed on stderr and in the CSV (status failed, reason) while "
+              f"the rest are processed; the exit status is the number that failed (at most {MAX_FAILED_STATUS}), "
+              f"0 when none did, 2 for an error before any image was read.")
+    pre = sub.add_parser("predict", help="apply a saved classifier (.pt with its JSON card) to image files",
+                         description="Class probabilities of image files (or folders, searched recursively) by a "
+                         "classifier saved with its model card (notebook 01's models/01_<name>_<key>.pt and .json); "
+                         "the card's preprocessing is applied. " + failed)
+    pre.add_argument("model", help="the .pt state dict; its card <name>.json lies beside it")
+    pre.add_argument("images", nargs="+", help="image files and folders")
+    pre.add_argument("--out", default="predictions.csv",
+                     help="CSV: path, status, reason, predicted, p_<class> per class (default predictions.csv)")
+    pre.add_argument("--cam", choices=("gradcam", "gradcam++", "hirescam", "xgradcam", "scorecam", "fast_scorecam"),
+                     help="also draw this CAM of the predicted class for each image")
+    pre.add_argument("--cam-dir", help="folder of the CAM panels, one <image name>.png per image")
+    pre.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+    pre.add_argument("--batch-size", type=int, default=32, help="images per forward pass (default 32)")
+    pre.add_argument("--quiet", action="store_true", help="no progress bar")
+    pre.set_defaults(func=_predict)
+
+    seg = sub.add_parser("segment", help="nucleus masks of image files (Algorithm 1, optionally AND a U-Net)",
+                         description="Nucleus masks (0/255 PNG named after each image) by paper 3's Algorithm 1 "
+                         "with Table A1's parameters unless given, optionally ANDed with a U-Net fold of "
+                         "notebook 03 (paper 3's ensemble). " + failed)
+    seg.add_argument("images", nargs="+", help="image files and folders")
+    seg.add_argument("--out", required=True, help="folder of the masks")
+    seg.add_argument("--summary", help="CSV: path, status, reason, mask_path, nucleus_pixels (default OUT/nuclei.csv)")
+    algorithm = seg.add_argument_group("Algorithm 1 (default: Table A1)")
+    algorithm.add_argument("--min-area", type=int, help="smallest nucleus region kept, px (150)")
+    algorithm.add_argument("--closing-size", type=int, help="side of the closing element, px (3)")
+    algorithm.add_argument("--dilation", type=int, help="radius of a final dilation, px (0)")
+    algorithm.add_argument("--bilateral-diameter", type=int, help="bilateral filter kernel, px (9)")
+    algorithm.add_argument("--bilateral-sigma-colour", type=float, help="bilateral colour sigma, grey levels (50)")
+    algorithm.add_argument("--bilateral-sigma-space", type=float, help="bilateral spatial sigma, px (50)")
+    algorithm.add_argument("--no-colour-correct", action="store_true", help="skip the grey-world colour constancy")
+    deep = seg.add_argument_group("U-Net (the mask is then Algorithm 1's AND the U-Net's)")
+    deep.add_argument("--unet", help="a U-Net fold, e.g. models/03_unet/unet_fold0.pt (its card beside it)")
+    deep.add_argument("--unet-channels", help="channels per level, e.g. 8,16,32,64,128 (default: the card's)")
+    deep.add_argument("--unet-size", type=int, help="input side of the U-Net, px (default: the card's)")
+    deep.add_argument("--unet-threshold", type=float, default=0.5, help="probability threshold (0.5)")
+    seg.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+    seg.add_argument("--batch-size", type=int, default=8, help="images at a time (default 8)")
+    seg.add_argument("--quiet", action="store_true", help="no progress bar")
+    seg.set_defaults(func=_segment)
     return parser
 
 

@@ -585,7 +585,8 @@ def kfold_segmentation(images: Sequence[np.ndarray], masks: Sequence[np.ndarray]
     seed : seed of the partition; fold ``f`` trains with seed ``seed + f``.
     max_folds : train only the first ``max_folds`` folds (quick runs); images of the other folds get
         no mask (``None`` in ``masks``, fold −1) and must be left out of the scores.
-    save_dir : if given, each fold's state dict is written there as ``unet_fold<f>.pt``.
+    save_dir : if given, each fold's state dict is written there as ``unet_fold<f>.pt``, with its card
+        ``unet_fold<f>.json`` (:func:`unet_card`: what :func:`leukutils.apply.load_unet` rebuilds it from).
     train_kw : passed to :func:`train_unet` (size, epochs, lam, delta, gamma, lr, …, device).
     """
     from .data.splits import kfold_split
@@ -602,7 +603,8 @@ def kfold_segmentation(images: Sequence[np.ndarray], masks: Sequence[np.ndarray]
         predicted = predict_masks(model, [images[i] for i in test_idx], size=train_kw.get("size", 128),
                                   device=train_kw.get("device", "cpu"))
         if save_dir is not None:
-            save_checkpoint(Path(save_dir) / f"unet_fold{fold}.pt", model.state_dict())
+            save_model(model, Path(save_dir) / f"unet_fold{fold}.pt",
+                       card=unet_card(model, size=train_kw.get("size", 128), fold=fold, k=k, seed=seed + fold))
         return test_idx, predicted, history
 
     out_masks: list[np.ndarray | None] = [None] * n
@@ -646,6 +648,15 @@ def save_model(model: nn.Module, path: str | os.PathLike, card: dict | None = No
     return path
 
 
+def unet_card(model: nn.Module, size: int, **facts) -> dict:
+    """The card of a U-Net of :func:`leukutils.models.unet.build_unet`: its ``channels``, ``strides``,
+    ``act``, ``norm``, ``num_res_units`` and ``dropout``, the input ``size`` it was trained at, and ``facts``
+    (e.g. ``fold``, ``k``, ``seed``)."""
+    return {"architecture": "unet", "channels": list(model.channels), "strides": list(model.strides),
+            "act": model.act, "norm": model.norm, "num_res_units": model.num_res_units,
+            "dropout": model.dropout, "size": int(size), **facts}
+
+
 def _json_default(value):
     if isinstance(value, (np.integer,)):
         return int(value)
@@ -660,4 +671,4 @@ def _json_default(value):
 
 __all__ = ["fit", "Step", "ClassifierStep", "DetectorStep", "SeriesStep", "SegmentationStep", "cross_validate",
            "check_folds", "train_unet", "kfold_segmentation", "KFoldSegmentation", "make_loader", "logits_of",
-           "save_checkpoint", "save_model", "evaluation_loss"]
+           "save_checkpoint", "save_model", "unet_card", "evaluation_loss"]
