@@ -106,20 +106,20 @@ def _data(args: argparse.Namespace) -> int:
     return 2
 
 
-#: Largest exit status ``predict`` and ``segment`` give for failed images (statuses wrap at 256).
-MAX_FAILED_STATUS = 100
+#: Exit status of ``predict`` and ``segment`` when some images failed (2 is a set-up error: nothing read).
+SOME_FAILED_STATUS = 1
 
 
 def _failed_status(table, what: str) -> int:
-    """Report the failed rows of ``table`` on stderr; the exit status is their number (at most
-    :data:`MAX_FAILED_STATUS`), 0 when none failed."""
+    """Report the failed rows of ``table`` on stderr (each with its reason, then how many); the exit
+    status is :data:`SOME_FAILED_STATUS` when any failed, 0 when none did."""
     failed = table[table["status"] == "failed"]
     for path, reason in zip(failed["path"], failed["reason"]):
         print(f"failed: {path}: {reason}", file=sys.stderr)
     if len(failed):
         print(f"{len(failed)} of {len(table)} images failed; {what} for the other {len(table) - len(failed)}",
               file=sys.stderr)
-    return min(len(failed), MAX_FAILED_STATUS)
+    return SOME_FAILED_STATUS if len(failed) else 0
 
 
 def _predict(args: argparse.Namespace) -> int:
@@ -215,9 +215,9 @@ def build_parser() -> argparse.ArgumentParser:
     data.add_argument("--quiet", action="store_true")
     data.set_defaults(func=_data)
 
-    failed = (f"Images that cannot be read are listed on stderr and in the CSV (status failed, reason) while "
-              f"the rest are processed; the exit status is the number that failed (at most {MAX_FAILED_STATUS}), "
-              f"0 when none did, 2 for an error before any image was read.")
+    failed = ("Images that cannot be read are listed on stderr and in the CSV (status failed, reason) while "
+              "the rest are processed; the exit status is 1 when any failed, 0 when none did, 2 for an error "
+              "before any image was read.")
     pre = sub.add_parser("predict", help="apply a saved classifier (.pt with its JSON card) to image files",
                          description="Class probabilities of image files (or folders, searched recursively) by a "
                          "classifier saved with its model card (notebook 01's models/01_<name>_<key>.pt and .json); "
