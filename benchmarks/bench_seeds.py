@@ -53,6 +53,7 @@ def main() -> None:
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--workers", type=int, default=2, help="worker processes of the local cluster")
     parser.add_argument("--threads", type=int, help="CPU threads per job in both runs (-p threads and --threads)")
+    parser.add_argument("--show", default="P2-T0", help="print the tables aggregated over seeds whose id starts so")
     args = parser.parse_args()
     seeds = [int(s) for s in args.seeds.split(",")]
     threads_parameter = ["-p", "threads", str(args.threads)] if args.threads else []
@@ -68,12 +69,15 @@ def main() -> None:
         run_dir = next((scratch / "cluster").iterdir())
         identical = [tables_identical(next((scratch / f"one-{seed}").iterdir()) / "tables",
                                       run_dir / f"seed-{seed}" / "tables") for seed in seeds]
+        aggregated = {path.stem: path.read_text() for path in sorted((run_dir / "tables" / "seeds").glob(f"{args.show}*.md"))}
     print(f"notebook {args.only}, seeds {args.seeds}, {os.cpu_count()} cores")
     print(f"{'run':<52}{'wall (s)':>10}")
     print(f"{f'{len(seeds)} x reproduce --seed k, one after another':<52}{sequential:>10.1f}")
     print(f"{f'reproduce --seeds {args.seeds} --cluster local:{args.workers}':<52}{cluster:>10.1f}")
     print(f"ratio (one after another / cluster): {sequential / cluster:.2f}")
     print(f"tables byte-identical per seed: {', '.join(f'{s}: {i}' for s, i in zip(seeds, identical))}")
+    for name, text in aggregated.items():
+        print(f"\n{name}, aggregated over seeds {args.seeds}:\n{text}")
 
 
 if __name__ == "__main__":
