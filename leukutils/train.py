@@ -519,7 +519,8 @@ def train_unet(train_images, train_masks, val_images=None, val_masks=None, *, si
                epochs: int = 30, batch_size: int = 8, lr: float = 1e-4, weight_decay: float = 1e-4,
                lam: float = 0.5, delta: float = 0.8, gamma: float = 1.0, dropout: float = 0.05,
                channels: Sequence[int] = (32, 64, 128, 256, 512), augment: Callable | None = None,
-               device: str | torch.device = "cpu", seed: int = 0, progress: bool = False) -> tuple[nn.Module, pd.DataFrame]:
+               device: str | torch.device = "cpu", seed: int = 0, progress: bool = False,
+               mirror_pad: int = 8) -> tuple[nn.Module, pd.DataFrame]:
     """Train a paper-3 U-Net on image/mask pairs: Adam, Unified Focal Loss, ReduceLROnPlateau on the
     training loss (factor 0.5, patience 3), last epoch's weights kept.
 
@@ -535,6 +536,7 @@ def train_unet(train_images, train_masks, val_images=None, val_masks=None, *, si
     augment : albumentations transform for training pairs (e.g.
         :func:`leukutils.preprocess.segmentation_augmentation`).
     seed : seeds torch before the model is built (weights, dropout) and the shuffling.
+    mirror_pad : mirrored border in pixels (:class:`leukutils.models.unet.MirrorPaddedUNet`; 0 = none).
 
     Returns
     -------
@@ -546,7 +548,7 @@ def train_unet(train_images, train_masks, val_images=None, val_masks=None, *, si
 
     device = torch.device(device)
     torch.manual_seed(seed)
-    model = build_unet(channels=channels, dropout=dropout).to(device)
+    model = build_unet(channels=channels, dropout=dropout, mirror_pad=mirror_pad).to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
     scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, factor=0.5, patience=3)
     val_set = None if val_images is None else SegmentationDataset(val_images, val_masks, size)
