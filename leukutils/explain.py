@@ -6,6 +6,7 @@
   :data:`TARGET_LAYERS`.
 * :class:`FastScoreCAM` — pytorch-grad-cam's ``ScoreCAM`` with the same weights and heatmaps, computed
   without building all masked copies at once and without forward passes whose result is known.
+* :func:`energy_inside` — the share of a heatmap on a region (the energy-based pointing game).
 * :func:`mr_ssim` / :func:`mr_ssim_summary` — paper 1's agreement index of two heatmaps
   (``skimage.metrics.structural_similarity`` with ``data_range=1``) and its per-group mean, with
   constant heatmaps counted rather than averaged in.
@@ -275,6 +276,31 @@ def cam_heatmaps(model: nn.Module, images: torch.Tensor, method: str = "gradcam"
     return normalise_heatmaps(np.concatenate(out))
 
 
+def energy_inside(heatmaps: np.ndarray, masks: np.ndarray) -> np.ndarray:
+    """Share of each heatmap's total inside its mask: the energy-based pointing game of Score-CAM
+    (Wang et al. 2020), e.g. how much of a CAM lies on the nucleus.
+
+    Parameters
+    ----------
+    heatmaps : (n, H, W) non-negative maps (as :func:`cam_heatmaps` returns them).
+    masks : (n, H, W) bool regions of interest, one per map.
+
+    Returns
+    -------
+    (n,) float64 in [0, 1]; NaN for an all-zero (constant) map, which points nowhere. Compare with the
+    masks' share of the image (``masks.mean(axis=(1, 2))``), what a map spread evenly would score.
+    """
+    heatmaps, masks = np.asarray(heatmaps, dtype=np.float64), np.asarray(masks, dtype=bool)
+    if heatmaps.ndim != 3 or heatmaps.shape != masks.shape:
+        raise ValueError(f"energy_inside: need (n, H, W) heatmaps and masks of one shape, got {heatmaps.shape} "
+                         f"and {masks.shape}")
+    if (heatmaps < 0).any():
+        raise ValueError("energy_inside: heatmaps must be non-negative")
+    total = heatmaps.sum(axis=(1, 2))
+    inside = (heatmaps * masks).sum(axis=(1, 2))
+    return np.divide(inside, total, out=np.full(len(total), np.nan), where=total > 0)
+
+
 # --------------------------------------------------------------------------------------------------
 # MR-SSIM
 # --------------------------------------------------------------------------------------------------
@@ -350,6 +376,8 @@ def mr_ssim_of_model(model: nn.Module, images: torch.Tensor, groups: Sequence, s
     return mr_ssim_summary(ssim, groups, n_boot=n_boot, seed=seed)
 
 
-def cam_maps(model: nn.Module, images: torch.Tensor, methods: Sequence[str]) -> dict[str, np.ndarray]:
-    """:func:`cam_heatmaps` of ``images`` by each of ``methods``: method → (n, H, W) maps."""
-    return {method: cam_heatmaps(model, images, method=method) for method in methods}
+def cam_maps(model: nn.Module, images: torch.Tensor, methods: Sequence[str],
+             target_layers: list[nn.Module] | None = None) -> dict[str, np.ndarray]:
+    """:func:`cam_heatmaps` of ``images`` by each of ``methods``: method → (n, H, W) maps.
+    ``target_layers``: default :func:`target_layers_for` ``(model)``."""
+    return {method: cam_heatmaps(model, images, method=method, target_layers=target_layers) for method in methods}

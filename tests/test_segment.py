@@ -225,3 +225,29 @@ def test_out_of_fold_dilation_rejects_bad_input():
         segment.out_of_fold_dilation(masks, [m[:-1] for m in masks], np.array([0, 0, 1, 1]))
     with pytest.raises(ValueError, match="at least two folds"):
         segment.out_of_fold_dilation(masks, masks, np.zeros(4, int))
+
+
+def test_compare_methods_means_intervals_and_paired_differences():
+    truths = [np.zeros((10, 10), bool) for _ in range(6)]
+    for t in truths:
+        t[2:8, 2:8] = True
+    exact = [t.copy() for t in truths]
+    wide = [np.pad(t[1:-1, 1:-1], 1, constant_values=False) | np.roll(t, 1, axis=1) for t in truths]  # extra pixels
+    empty = [np.zeros_like(t) for t in truths]
+    scores = segment.score_masks({"wide": wide, "empty": empty, "exact": exact}, truths)
+    assert len(scores) == 18 and scores.loc[scores.method == "empty", "empty"].all()
+    table = segment.compare_methods(scores, reference="exact", n_boot=200, seed=0)
+    assert table["method"].tolist() == ["wide", "empty", "exact"]  # the order of the scores
+    assert table["images"].tolist() == [6, 6, 6] and table["empty masks"].tolist() == [0, 6, 0]
+    row = table.set_index("method")
+    assert row.loc["exact", "dice"] == 1.0 and row.loc["empty", "dice"] == 0.0
+    assert row.loc["wide", "dice"] == pytest.approx(mask_scores(wide[0], truths[0])["dice"])
+    gain = row["exact dice minus this"]
+    assert gain["exact"] == 0.0 and gain["empty"] == 1.0
+    assert gain["wide"] == pytest.approx(1.0 - row.loc["wide", "dice"])
+    # the same images in every resample: identical masks give a zero-width interval around the difference
+    assert row.loc["wide", "exact dice minus this low"] == pytest.approx(gain["wide"])
+    assert row.loc["wide", "exact dice minus this high"] == pytest.approx(gain["wide"])
+    assert "exact dice minus this" not in segment.compare_methods(scores, reference=None, n_boot=10)
+    with pytest.raises(ValueError, match="reference"):
+        segment.compare_methods(scores, reference="ensemble", n_boot=10)

@@ -183,3 +183,22 @@ def test_recalibrated_batch_norm_matches_training_set_statistics():
     untouched = new_model()
     classifier_fit(untouched, train_set, val_set, epochs=1, lr=3e-3)
     assert not torch.allclose(untouched.features[1].running_mean, reference, atol=1e-3)
+
+
+def test_fit_classifier_cosine_schedule_and_fused_adam():
+    from leukutils.train import fit_classifier
+
+    train_set, val_set = toy_sets()
+    histories = {}
+    for fused in (False, True):
+        model = new_model()
+        histories[fused] = fit_classifier(model, train_set, val_set, epochs=4, lr=3e-3, batch_size=8, cosine=True,
+                                          fused=fused, progress=False)
+    lr = histories[True]["lr"].to_numpy()  # the rate used in each epoch: 3e-3, then down the cosine
+    np.testing.assert_allclose(lr, 3e-3 * (1 + np.cos(np.pi * np.arange(4) / 4)) / 2)
+    assert histories[True]["train_loss"].iloc[-1] < histories[True]["train_loss"].iloc[0]
+    # the fused kernel computes the same update up to float rounding
+    np.testing.assert_allclose(histories[True]["train_loss"], histories[False]["train_loss"], rtol=1e-3)
+    plateau = fit_classifier(new_model(), train_set, val_set, epochs=2, lr=3e-3, batch_size=8, plateau=True,
+                             progress=False)
+    assert plateau["lr"].tolist() == [3e-3, 3e-3]

@@ -132,3 +132,33 @@ def test_augmentations_keep_image_and_mask_aligned_and_repeat_with_a_seed():
     assert x.shape == (48, 48, 3) and x.dtype == np.float32 and x.min() < 0  # ImageNet-normalised
     noisy = robustness_corruption(seed=0)(image=images[0])["image"]
     assert noisy.shape == images[0].shape and not np.array_equal(noisy, images[0])
+
+
+def test_mirror_padded_unet_is_monai_unet_on_the_padded_image():
+    from monai.networks.nets import UNet
+
+    torch.manual_seed(0)
+    padded = unet.build_unet(channels=SMALL, dropout=0.0, mirror_pad=4).eval()
+    plain = unet.build_unet(channels=SMALL, dropout=0.0, mirror_pad=0).eval()
+    assert isinstance(padded, UNet) and padded.mirror_pad == 4
+    assert padded.state_dict().keys() == plain.state_dict().keys()  # checkpoints load either way
+    plain.load_state_dict(padded.state_dict())
+    x = torch.rand(2, 3, 32, 32)
+    with torch.no_grad():
+        out = padded(x)
+        expected = plain(torch.nn.functional.pad(x, (4, 4, 4, 4), mode="reflect"))[..., 4:-4, 4:-4]
+    assert out.shape == (2, 1, 32, 32)
+    torch.testing.assert_close(out, expected)
+    with pytest.raises(ValueError, match="mirror_pad"):
+        unet.build_unet(channels=SMALL, mirror_pad=-1)
+
+
+def test_resized_masks_stay_on_their_images():
+    from leukutils.data.torch_datasets import resize_image, resize_mask
+
+    image = np.zeros((120, 120, 3), np.uint8)
+    image[:, 5:10] = 255  # a thin bright band and its mask
+    mask = (image[..., 0] > 0).astype(np.uint8)
+    small_image, small_mask = resize_image(image, 64)[..., 0] > 127, resize_mask(mask, 64).astype(bool)
+    # OpenCV's INTER_NEAREST samples floor(x · 120 / 64): it widens the band by a column
+    assert (small_image == small_mask).all()

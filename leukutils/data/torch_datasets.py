@@ -162,8 +162,13 @@ def resize_image(image: np.ndarray, size: int) -> np.ndarray:
 
 
 def resize_mask(mask: np.ndarray, size: int) -> np.ndarray:
-    """(H, W) uint8 mask → (size, size), nearest-neighbour interpolation (labels stay 0/1)."""
-    return cv2.resize(mask, (size, size), interpolation=cv2.INTER_NEAREST)
+    """(H, W) uint8 mask → (size, size), nearest-neighbour interpolation (labels stay 0/1).
+
+    Pixel centres are aligned as in :func:`resize_image` (OpenCV's ``INTER_NEAREST_EXACT``). OpenCV's
+    plain ``INTER_NEAREST`` samples source pixel ``floor(x · scale)`` instead of the one under the
+    output pixel's centre, which shifts the mask up and left of its image by up to half an output pixel.
+    """
+    return cv2.resize(mask, (size, size), interpolation=cv2.INTER_NEAREST_EXACT)
 
 
 class SegmentationDataset(Dataset):

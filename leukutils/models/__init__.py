@@ -8,7 +8,7 @@ from importlib import import_module
 _SUBMODULE_OF = {
     **dict.fromkeys(["build_torchvision", "load_checkpoint"], "weights"),
     **dict.fromkeys(["PAPER1_MODELS", "STANDARD_CNN", "StandardCNN", "build_classifier", "make_head"], "classifiers"),
-    **dict.fromkeys(["PAPER_UNET_PARAMS", "UnifiedFocalLoss", "build_unet"], "unet"),
+    **dict.fromkeys(["MirrorPaddedUNet", "PAPER_UNET_PARAMS", "UnifiedFocalLoss", "build_unet"], "unet"),
     **dict.fromkeys(["build_detector"], "detector"),
     **dict.fromkeys(["AttentionMIL", "LSTMClassifier", "build_extractor", "build_mil"], "mil"),
 }
