@@ -114,3 +114,35 @@ def test_mr_ssim_summary_counts_constant_pairs():
     assert table.loc["all", "ci_low"] <= 0.7 <= table.loc["all", "ci_high"]
     all_constant = mr_ssim_summary(np.array([np.nan, np.nan]))
     assert np.isnan(all_constant.loc[0, "mr_ssim"]) and all_constant.loc[0, "n_constant"] == 2
+
+
+def test_faster_scorecam_scores_only_the_most_varying_channels():
+    model = calibrated("standard_cnn", 32)
+    images = torch.rand(2, 3, 32, 32, generator=torch.Generator().manual_seed(3))
+    layers = target_layers_for(model)
+    with FastScoreCAM(model, layers, max_channels=16) as cam:
+        cam(images, None)
+        counts = cam.last_counts
+    assert counts["forward"] <= 2 * 16 and counts["left_out"] == 2 * (256 - 16)
+    exact = cam_heatmaps(model, images, method="fast_scorecam")
+    assert np.abs(cam_heatmaps(model, images, method="fast_scorecam", max_channels=256) - exact).max() < 1e-6
+    faster = cam_heatmaps(model, images, method="fast_scorecam", max_channels=16)
+    assert faster.shape == exact.shape and np.abs(faster - exact).max() > 1e-3  # an approximation, not the same maps
+    with pytest.raises(ValueError, match="max_channels"):
+        cam_heatmaps(model, images, method="gradcam", max_channels=16)
+    with pytest.raises(ValueError, match="max_channels"):
+        FastScoreCAM(model, layers, max_channels=0)
+
+
+def test_target_map_size_and_heatmap_spread():
+    from leukutils.explain import heatmap_spread, target_map_size
+
+    model = calibrated("mobilenet_v2", 80)
+    assert target_map_size(model, torch.rand(2, 3, 80, 80)) == (3, 3)
+    assert target_map_size(model, torch.rand(1, 3, 224, 224)) == (7, 7)
+    assert not model.features[-1]._forward_hooks, "the hook is removed"
+    different = np.stack([np.eye(8), np.eye(8)[::-1], np.ones((8, 8))]).astype(np.float32)
+    spread = heatmap_spread(different)
+    assert spread["n"] == 3 and spread["distinct"] == 3 and spread["constant"] == 1 and spread["mean_difference"] > 0
+    same = heatmap_spread(np.stack([np.eye(8)] * 4))
+    assert same["distinct"] == 1 and same["mean_difference"] == 0 and same["constant"] == 0
