@@ -3,7 +3,8 @@
 * :func:`cam_heatmaps` — one call for Grad-CAM, Grad-CAM++, HiResCAM, XGradCAM, Score-CAM and
   :class:`FastScoreCAM`; every heatmap is min–max normalised to [0, 1] the same way, whatever the method.
 * :func:`target_layers_for` — the layer each architecture is explained at, from one table,
-  :data:`TARGET_LAYERS`.
+  :data:`TARGET_LAYERS`; :func:`target_map_size` — the size of that layer's map for a given input.
+* :func:`heatmap_spread` — whether heatmaps depend on their image (distinct and constant maps).
 * :class:`FastScoreCAM` — pytorch-grad-cam's ``ScoreCAM`` with the same weights and heatmaps, computed
   without building all masked copies at once and without forward passes whose result is known.
 * :func:`mr_ssim` / :func:`mr_ssim_summary` — paper 1's agreement index of two heatmaps
@@ -18,7 +19,6 @@ from __future__ import annotations
 import contextlib
 import copy
 import io
-import math
 import warnings
 from typing import Callable, Sequence
 
@@ -77,28 +77,16 @@ class FastScoreCAM(ScoreCAM):
     The masks are computed with the very operations of ``ScoreCAM`` (same upsampling, same ``1e-8``),
     so the weights differ from ``ScoreCAM``'s only by float rounding of batched forward passes.
 
-    ``max_channels`` (default None: every channel, the exact Score-CAM above) turns it into *Faster
-    Score-CAM* (tabayashi0117/Score-CAM; tf-keras-vis ``Scorecam(max_N=...)``): per image, only the
-    ``max_channels`` activation maps with the largest spatial standard deviation are scored and weighted
-    (softmax over them); the others get weight 0. Maps that barely vary add an almost uniform offset to
-    the heatmap, so the result stays close to Score-CAM's at a fraction of the forward passes;
-    :func:`mr_ssim` of the two measures how close.
-
     Attributes after a call: ``last_counts`` — dict with ``channels`` (n × C), ``forward`` (masked
-    inputs actually run), ``constant`` (zero masks skipped), ``duplicate`` (shared passes) and
-    ``left_out`` (channels outside the ``max_channels`` kept).
+    inputs actually run), ``constant`` (zero masks skipped) and ``duplicate`` (shared passes).
     """
 
     def __init__(self, model: nn.Module, target_layers: list[nn.Module], reshape_transform=None,
-                 batch_size: int = 8, channel_chunk: int = 256, optimise: bool = True,
-                 max_channels: int | None = None):
+                 batch_size: int = 8, channel_chunk: int = 256, optimise: bool = True):
         super().__init__(model, target_layers, reshape_transform=reshape_transform)
         self.batch_size = batch_size
         self.channel_chunk = channel_chunk
         self.optimise = optimise
-        if max_channels is not None and max_channels < 1:
-            raise ValueError(f"FastScoreCAM: max_channels must be ≥ 1 or None, got {max_channels}")
-        self.max_channels = max_channels
         self.last_counts: dict[str, int] = {}
         self._scorer: Callable | None = None
 
@@ -126,26 +114,11 @@ class FastScoreCAM(ScoreCAM):
         maxs, mins = maxs[:, None, None], mins[:, None, None]
         return (upsampled - mins) / (maxs - mins + 1e-8)
 
-    def _left_out(self, activations: torch.Tensor) -> np.ndarray:
-        """(n, C) bool: channels outside each image's ``max_channels`` most varying maps (largest spatial
-        standard deviation; ties broken by channel index). All False when ``max_channels`` is None."""
-        n, n_channels = activations.shape[:2]
-        left_out = np.zeros((n, n_channels), dtype=bool)
-        if self.max_channels is None or self.max_channels >= n_channels:
-            return left_out
-        spread = activations.reshape(n, n_channels, -1).double().std(dim=-1).cpu().numpy()
-        for i in range(n):
-            left_out[i, np.argsort(-spread[i], kind="stable")[self.max_channels:]] = True
-        return left_out
-
     def _plan(self, upsample, activations: torch.Tensor):
         """Per image: which channels need a forward pass. Returns the list of (image, channel) passes
-        to run and an (n, C) int array: index into those passes, -1 for an all-zero mask, or -2 for a
-        channel left out by ``max_channels``."""
+        to run and an (n, C) int array: index into those passes, or -1 for an all-zero mask."""
         n, n_channels = activations.shape[:2]
         source = np.full((n, n_channels), -1, dtype=np.int64)
-        left_out = self._left_out(activations)
-        source[left_out] = -2
         passes: list[tuple[int, int]] = []
         constant = duplicate = 0
         for i in range(n):
@@ -163,8 +136,6 @@ class FastScoreCAM(ScoreCAM):
                 lowres = block.cpu().contiguous().numpy()
                 for offset in range(block.size(0)):
                     channel = start + offset
-                    if left_out[i, channel]:
-                        continue
                     if is_constant[offset]:
                         constant += 1
                         continue
@@ -176,7 +147,7 @@ class FastScoreCAM(ScoreCAM):
                     seen[key] = source[i, channel] = len(passes)
                     passes.append((i, channel))
         self.last_counts = {"channels": n * n_channels, "forward": len(passes),
-                            "constant": constant, "duplicate": duplicate, "left_out": int(left_out.sum())}
+                            "constant": constant, "duplicate": duplicate}
         return passes, source
 
     def get_cam_weights(self, input_tensor, target_layer, targets, activations, grads):
@@ -220,7 +191,6 @@ class FastScoreCAM(ScoreCAM):
             source_t = torch.from_numpy(source)
             scores = torch.where(source_t >= 0, pass_scores[source_t.clamp(min=0)] if len(passes) else 0.0,
                                  zero_scores[:, None])
-            scores = scores.masked_fill(source_t == -2, -math.inf)  # left out by max_channels: weight 0
             return torch.softmax(scores, dim=-1).numpy()
 
 
@@ -290,7 +260,7 @@ def is_constant(heatmap: np.ndarray) -> bool:
 
 def cam_heatmaps(model: nn.Module, images: torch.Tensor, method: str = "gradcam",
                  targets: Sequence[int] | None = None, target_layers: list[nn.Module] | None = None,
-                 batch_size: int = 32, max_channels: int | None = None) -> np.ndarray:
+                 batch_size: int = 32) -> np.ndarray:
     """Class activation maps of ``images`` for ``model``, one per image.
 
     Parameters
@@ -303,8 +273,6 @@ def cam_heatmaps(model: nn.Module, images: torch.Tensor, method: str = "gradcam"
     target_layers : default :func:`target_layers_for` ``(model)``.
     batch_size : images per CAM call for gradient methods; masked inputs per forward pass for the
         Score-CAM methods.
-    max_channels : ``"fast_scorecam"`` only: score only each image's ``max_channels`` most varying
-        activation maps (Faster Score-CAM, see :class:`FastScoreCAM`); None: all of them (exact).
 
     Returns
     -------
@@ -331,10 +299,6 @@ def cam_heatmaps(model: nn.Module, images: torch.Tensor, method: str = "gradcam"
     with CAM_METHODS[method](model=model, target_layers=layers) as cam:
         if method in SCORE_METHODS:
             cam.batch_size = batch_size
-        if method == "fast_scorecam":
-            cam.max_channels = max_channels
-        elif max_channels is not None:
-            raise ValueError(f"cam_heatmaps: max_channels applies to method='fast_scorecam', not {method!r}")
         for start in range(0, len(images), per_call):
             chunk = images[start:start + per_call]
             chunk_targets = None if targets is None else [ClassifierOutputTarget(int(t))
@@ -407,16 +371,14 @@ def mr_ssim_summary(scores: np.ndarray, groups: Sequence | None = None, n_boot: 
 
 
 def mr_ssim_of_model(model: nn.Module, images: torch.Tensor, groups: Sequence, score_batch_size: int = 32,
-                     n_boot: int = 1000, seed: int = 0, max_channels: int | None = None) -> pd.DataFrame:
+                     n_boot: int = 1000, seed: int = 0) -> pd.DataFrame:
     """Paper 1's agreement test for one model: Grad-CAM and (fast) Score-CAM of every image, their
     MR-SSIM, and the mean per group with a bootstrap interval (:func:`mr_ssim_summary`).
 
-    ``images``: (n, 3, H, W) network inputs; ``groups``: (n,) label per image (e.g. class name);
-    ``max_channels``: Faster Score-CAM's channel budget (:class:`FastScoreCAM`; None: exact Score-CAM).
+    ``images``: (n, 3, H, W) network inputs; ``groups``: (n,) label per image (e.g. class name).
     """
     grad = cam_heatmaps(model, images, method="gradcam")
-    score = cam_heatmaps(model, images, method="fast_scorecam", batch_size=score_batch_size,
-                         max_channels=max_channels)
+    score = cam_heatmaps(model, images, method="fast_scorecam", batch_size=score_batch_size)
     ssim = np.array([mr_ssim(a, b) for a, b in zip(grad, score)])
     return mr_ssim_summary(ssim, groups, n_boot=n_boot, seed=seed)
 

@@ -116,24 +116,6 @@ def test_mr_ssim_summary_counts_constant_pairs():
     assert np.isnan(all_constant.loc[0, "mr_ssim"]) and all_constant.loc[0, "n_constant"] == 2
 
 
-def test_faster_scorecam_scores_only_the_most_varying_channels():
-    model = calibrated("standard_cnn", 32)
-    images = torch.rand(2, 3, 32, 32, generator=torch.Generator().manual_seed(3))
-    layers = target_layers_for(model)
-    with FastScoreCAM(model, layers, max_channels=16) as cam:
-        cam(images, None)
-        counts = cam.last_counts
-    assert counts["forward"] <= 2 * 16 and counts["left_out"] == 2 * (256 - 16)
-    exact = cam_heatmaps(model, images, method="fast_scorecam")
-    assert np.abs(cam_heatmaps(model, images, method="fast_scorecam", max_channels=256) - exact).max() < 1e-6
-    faster = cam_heatmaps(model, images, method="fast_scorecam", max_channels=16)
-    assert faster.shape == exact.shape and np.abs(faster - exact).max() > 1e-3  # an approximation, not the same maps
-    with pytest.raises(ValueError, match="max_channels"):
-        cam_heatmaps(model, images, method="gradcam", max_channels=16)
-    with pytest.raises(ValueError, match="max_channels"):
-        FastScoreCAM(model, layers, max_channels=0)
-
-
 def test_target_map_size_and_heatmap_spread():
     from leukutils.explain import heatmap_spread, target_map_size
 
