@@ -3,7 +3,8 @@
 * :func:`cam_heatmaps` — one call for Grad-CAM, Grad-CAM++, HiResCAM, XGradCAM, Score-CAM and
   :class:`FastScoreCAM`; every heatmap is min–max normalised to [0, 1] the same way, whatever the method.
 * :func:`target_layers_for` — the layer each architecture is explained at, from one table,
-  :data:`TARGET_LAYERS`.
+  :data:`TARGET_LAYERS`; :func:`target_map_size` — the size of that layer's map for a given input.
+* :func:`heatmap_spread` — whether heatmaps depend on their image (distinct and constant maps).
 * :class:`FastScoreCAM` — pytorch-grad-cam's ``ScoreCAM`` with the same weights and heatmaps, computed
   without building all masked copies at once and without forward passes whose result is known.
 * :func:`energy_inside` — the share of a heatmap on a region (the energy-based pointing game).
@@ -203,6 +204,38 @@ CAM_METHODS = {
     "fast_scorecam": FastScoreCAM,
 }
 SCORE_METHODS = ("scorecam", "fast_scorecam")
+
+
+def target_map_size(model: nn.Module, images: torch.Tensor,
+                    target_layers: list[nn.Module] | None = None) -> tuple[int, int]:
+    """(height, width) of the activation map a CAM of ``model`` is computed from, for inputs shaped like
+    ``images`` ((n, 3, H, W); one image is run). E.g. (7, 7) for MobileNetV2 at 224 px, (3, 3) at 80 px:
+    the heatmap is this map upsampled to the input, so it cannot be finer than it."""
+    layers = target_layers if target_layers is not None else target_layers_for(model)
+    shapes: list[tuple[int, int]] = []
+    handle = layers[0].register_forward_hook(lambda module, inputs, output: shapes.append(tuple(output.shape[-2:])))
+    try:
+        with torch.no_grad():
+            model.eval()(images[:1].to(next(model.parameters()).device))
+    finally:
+        handle.remove()
+    return shapes[0]
+
+
+def heatmap_spread(maps: np.ndarray) -> dict[str, float]:
+    """Whether heatmaps depend on their image: for (n, H, W) maps of n different images, the number of
+    ``constant`` maps, of ``distinct`` maps (bit for bit), and the ``mean_difference``: mean absolute
+    difference between the maps of two different images, averaged over all pairs (0 when every image
+    gets the same map)."""
+    maps = np.asarray(maps, dtype=np.float64)
+    if maps.ndim != 3:
+        raise ValueError(f"heatmap_spread: expected (n, H, W) maps, got shape {maps.shape}")
+    n = len(maps)
+    flat = maps.reshape(n, -1)
+    pairs = [np.abs(flat[i] - flat[j]).mean() for i in range(n) for j in range(i + 1, n)]
+    return {"n": n, "constant": int(sum(is_constant(m) for m in maps)),
+            "distinct": len({m.astype(np.float32).tobytes() for m in maps}),
+            "mean_difference": float(np.mean(pairs)) if pairs else float("nan")}
 
 
 def normalise_heatmaps(maps: np.ndarray) -> np.ndarray:

@@ -91,6 +91,24 @@ def with_ci(value: float, low: float, high: float, digits: int = 3) -> str:
     return f"{value:.{digits}f} [{low:.{digits}f}, {high:.{digits}f}]"
 
 
+def rows_with_ci(table: pd.DataFrame, value: str, labels: str | list[str], paper: str | None = "paper",
+                 digits: int = 3) -> str:
+    """The rows of a table with intervals as one phrase each, joined by "; ", for a notebook's closing
+    sentences: ``"densenet121 0.912 [0.880, 0.940] (paper 0.940)"``.
+
+    ``value``: the column of the estimate (``ci_low``/``ci_high`` hold its interval); ``labels``: the
+    column(s) naming a row; ``paper``: the column of the paper's value, left out when None, absent or NaN.
+    """
+    labels = [labels] if isinstance(labels, str) else list(labels)
+    phrases = []
+    for _, row in table.iterrows():
+        phrase = " ".join(str(row[c]) for c in labels) + " " + with_ci(row[value], row["ci_low"], row["ci_high"], digits)
+        if paper is not None and paper in table and pd.notna(row[paper]):
+            phrase += f" (paper {row[paper]:.{digits}f})"
+        phrases.append(phrase)
+    return "; ".join(phrases)
+
+
 def publish_table(table: pd.DataFrame, artefact_id: str, slug: str, out_dir: str | os.PathLike,
                   show: list[str] | None = None, float_format: str = FLOAT_FORMAT) -> str:
     """Save ``table`` (:func:`save_table`) and return it as Markdown, rounded as written, for printing.

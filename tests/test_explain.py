@@ -143,3 +143,17 @@ def test_energy_inside_is_the_share_of_the_map_on_the_mask():
         energy_inside(maps, masks[:, :2])
     with pytest.raises(ValueError, match="non-negative"):
         energy_inside(-maps, masks)
+
+
+def test_target_map_size_and_heatmap_spread():
+    from leukutils.explain import heatmap_spread, target_map_size
+
+    model = calibrated("mobilenet_v2", 80)
+    assert target_map_size(model, torch.rand(2, 3, 80, 80)) == (3, 3)
+    assert target_map_size(model, torch.rand(1, 3, 224, 224)) == (7, 7)
+    assert not model.features[-1]._forward_hooks, "the hook is removed"
+    different = np.stack([np.eye(8), np.eye(8)[::-1], np.ones((8, 8))]).astype(np.float32)
+    spread = heatmap_spread(different)
+    assert spread["n"] == 3 and spread["distinct"] == 3 and spread["constant"] == 1 and spread["mean_difference"] > 0
+    same = heatmap_spread(np.stack([np.eye(8)] * 4))
+    assert same["distinct"] == 1 and same["mean_difference"] == 0 and same["constant"] == 0

@@ -202,3 +202,42 @@ def test_fit_classifier_cosine_schedule_and_fused_adam():
     plateau = fit_classifier(new_model(), train_set, val_set, epochs=2, lr=3e-3, batch_size=8, plateau=True,
                              progress=False)
     assert plateau["lr"].tolist() == [3e-3, 3e-3]
+
+
+def test_fit_classifier_channels_last_is_the_same_training():
+    from leukutils.train import fit_classifier
+
+    train_set, val_set = toy_sets()
+    plain, fast = new_model(), new_model()
+    kw = dict(epochs=2, lr=3e-3, batch_size=8, progress=False)
+    h_plain = fit_classifier(plain, train_set, val_set, **kw)
+    h_fast = fit_classifier(fast, train_set, val_set, channels_last=True, **kw)
+    np.testing.assert_allclose(h_fast["train_loss"], h_plain["train_loss"], rtol=1e-3)
+    assert all(p.is_contiguous() for p in fast.parameters()), "the model comes back in the default memory format"
+    np.testing.assert_allclose(classify(fast, val_set)[1], classify(plain, val_set)[1], atol=1e-3)
+
+
+def test_one_cycle_schedule_steps_every_batch_and_resumes(tmp_path):
+    from leukutils.train import fit_classifier
+
+    train_set, val_set = toy_sets()  # 36 training images: 5 batches of 8 per epoch
+    kw = dict(lr=1e-2, batch_size=8, progress=False, one_cycle=True)
+    straight = fit_classifier(new_model(), train_set, val_set, epochs=3, **kw)
+    assert straight["lr"].iloc[0] > straight["lr"].iloc[-1] and straight["lr"].iloc[-1] < 1e-5, "annealed by the last batch"
+    assert straight["lr"].max() <= 1e-2 + 1e-12
+
+    class Interrupted(TensorImageDataset):  # the run stops during the third epoch, after two checkpoints
+        reads = 0
+
+        def __getitem__(self, index):
+            Interrupted.reads += 1
+            if Interrupted.reads > 2 * len(self) + 3:
+                raise KeyboardInterrupt
+            return super().__getitem__(index)
+
+    with pytest.raises(KeyboardInterrupt):
+        fit_classifier(new_model(), Interrupted(train_set.images, train_set.labels), val_set, epochs=3,
+                       checkpoint_path=tmp_path / "run.pt", **kw)
+    resumed = fit_classifier(new_model(), train_set, val_set, epochs=3, checkpoint_path=tmp_path / "run.pt", **kw)
+    columns = [c for c in CLASSIFIER_COLUMNS if c != "seconds"]
+    np.testing.assert_allclose(resumed[columns].to_numpy(), straight[columns].to_numpy(), rtol=1e-6)
