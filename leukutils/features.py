@@ -65,14 +65,22 @@ class CellEncoder:
     batch_size : images per backbone forward pass.
     device : torch device for the backbone.
     cache_dir : folder of the on-disk cache, or None for memory only.
+    seed : when given, the weights that are random (no ImageNet weights at hand, or ``weights=None``) are
+        drawn from a torch generator seeded with it, whatever ran before; torch's global random state
+        is left as it was. None: drawn from (and advancing) the global state.
     """
 
     def __init__(self, name: str = "alexnet", weights: str | None = "imagenet", input_size: int = 224,
                  batch_size: int = 64, device: str | torch.device = "cpu", cache_dir: str | Path | None = None,
-                 layer: str = "head"):
+                 layer: str = "head", seed: int | None = None):
         self.name, self.input_size, self.batch_size = name, int(input_size), int(batch_size)
         self.device = torch.device(device)
-        self.model = build_extractor(name, weights, input_size, layer).to(self.device)
+        if seed is None:
+            self.model = build_extractor(name, weights, input_size, layer).to(self.device)
+        else:
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(seed)
+                self.model = build_extractor(name, weights, input_size, layer).to(self.device)
         self.dim = POOL_DIM[name] if layer == "pool" and name in POOL_DIM else EXTRACTORS[name]
         self.key = f"{name}-{layer}-{weights_hash(self.model)}-{self.input_size}"
         self.cache: dict[str, torch.Tensor] = {}

@@ -4,7 +4,8 @@ Functions take NumPy arrays and return plain floats or DataFrames (scikit-learn 
 Every interval comes from one resampling loop, :func:`bootstrap_table` (named statistics), used by
 :func:`bootstrap_ci` (one statistic), :func:`metrics_table` (several models' classification metrics as
 one long table), :func:`metrics_with_ci` (one model), :func:`summarise_with_ci` (group means) and
-:func:`leukutils.explain.mr_ssim_summary`.
+:func:`leukutils.explain.mr_ssim_summary`; a proportion's Wilson score interval, :func:`wilson_interval`,
+stays informative where a percentile bootstrap collapses (a proportion of 0 or 1).
 """
 from __future__ import annotations
 
@@ -120,6 +121,26 @@ def bootstrap_ci(statistic: Callable[..., float], *arrays: np.ndarray, n_boot: i
     row = bootstrap_table(lambda *a: {"value": statistic(*a)}, *arrays, n_boot=n_boot, seed=seed,
                           alpha=alpha).iloc[0]
     return float(row["value"]), float(row["ci_low"]), float(row["ci_high"])
+
+
+def wilson_interval(successes: int, n: int, alpha: float = 0.05) -> tuple[float, float]:
+    """Wilson score interval of a binomial proportion ``successes / n`` (e.g. a sensitivity over patients).
+
+    Unlike a percentile bootstrap it does not collapse to a point when the proportion is 0 or 1
+    (29 of 29 patients found: about [0.88, 1.00], not [1.00, 1.00]). Returns ``(low, high)``; NaNs for
+    ``n == 0``. ``alpha`` 0.05: a 95 % interval.
+    """
+    from scipy.stats import norm
+
+    if n <= 0:
+        return float("nan"), float("nan")
+    if not 0 <= successes <= n:
+        raise ValueError(f"wilson_interval: need 0 <= successes <= n, got {successes} of {n}")
+    z = float(norm.ppf(1 - alpha / 2))
+    p = successes / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return float(max(0.0, centre - half)), float(min(1.0, centre + half))
 
 
 def _predictions(arrays: tuple[np.ndarray, ...], positive: int) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:

@@ -80,6 +80,10 @@ def test_remove_cells_and_subsample():
     np.testing.assert_array_equal(bags.remove_cells(labels, "blast"), [1, 2, 4])
     np.testing.assert_array_equal(bags.remove_cells(labels, "normal"), [0, 2, 3])
     np.testing.assert_array_equal(bags.remove_cells(labels, None), np.arange(5))
+    random = [bags.remove_cells(labels, "random", seed=s) for s in range(20)]
+    assert all(len(kept) == 3 and np.all(np.diff(kept) > 0) for kept in random)  # as many cells as blasts (2) go
+    assert len({tuple(kept) for kept in random}) > 1  # which ones depends on the seed
+    np.testing.assert_array_equal(random[3], bags.remove_cells(labels, "random", seed=3))
     with pytest.raises(ValueError):
         bags.remove_cells(labels, "rbc")
     picks = bags.subsample_bag(10, 4, n_draws=3, seed=0)

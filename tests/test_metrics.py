@@ -128,3 +128,15 @@ def test_mask_scores():
     assert metrics.mask_scores(np.zeros((2, 2)), np.zeros((2, 2)))["dice"] == 1
     with pytest.raises(ValueError, match="shape"):
         metrics.mask_scores(np.zeros((2, 2)), np.zeros((3, 3)))
+
+
+def test_wilson_interval_matches_known_values_and_does_not_collapse():
+    low, high = metrics.wilson_interval(27, 30)
+    assert low == pytest.approx(0.7438, abs=1e-4) and high == pytest.approx(0.9654, abs=1e-4)
+    low, high = metrics.wilson_interval(29, 29)  # a percentile bootstrap would give [1, 1]
+    assert low == pytest.approx(0.8830, abs=1e-4) and high == 1.0
+    assert metrics.wilson_interval(0, 10)[0] == 0.0
+    assert np.isnan(metrics.wilson_interval(0, 0)[0])
+    assert metrics.wilson_interval(5, 10, alpha=0.5)[0] > metrics.wilson_interval(5, 10)[0]
+    with pytest.raises(ValueError):
+        metrics.wilson_interval(11, 10)

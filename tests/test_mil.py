@@ -1,6 +1,7 @@
 """Cell encoder with feature cache (leukutils.features), LSTM / attention MIL models (leukutils.models.mil),
 training on series (leukutils.train.SeriesStep) and the patient-level protocol (leukutils.patients)."""
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
@@ -161,6 +162,29 @@ def test_count_perceptron_separates_by_blast_count():
     np.testing.assert_array_equal(patients.predict_count_perceptron(model, counts), [1, 0, 1, 0])
 
 
+def test_count_perceptron_is_not_constant_on_overlapping_counts():
+    """Counts that no line separates (as real partitions are): sklearn's plain Perceptron returned its
+    last iterate, for some seeds "ALL" for every bag; the averaged perceptron on standardised counts must,
+    for every seed, do as well as the best threshold on the blast count (within 2 points)."""
+    labels = np.repeat([0, 1], 90)
+    for data_seed in range(4):
+        blasts = np.random.default_rng(data_seed).poisson(np.where(labels == 1, 3.0, 0.7))
+        counts = np.c_[32 - blasts, blasts].astype(float)
+        best = max(((blasts >= k) == labels).mean() for k in range(1, 6))
+        for seed in range(5):
+            pred = patients.predict_count_perceptron(patients.fit_count_perceptron(counts, labels, seed=seed), counts)
+            assert 0.1 < pred.mean() < 0.9 and (pred == labels).mean() >= best - 0.02, (data_seed, seed)
+
+
+def test_over_seeds_mean_sd_and_t_interval():
+    runs = pd.DataFrame({"arm": ["a", "a", "a", "b", "b", "b"], "seed": [0, 1, 2] * 2, "acc": [0.8, 0.9, 1.0, 0.5, 0.5, 0.5]})
+    table = patients.over_seeds(runs, "arm", ["acc"]).set_index("arm")
+    assert table.loc["a", "acc"] == pytest.approx(0.9) and table.loc["a", "acc sd"] == pytest.approx(0.1)
+    assert table.loc["a", "acc low"] == pytest.approx(0.9 - 4.302653 * 0.1 / np.sqrt(3), rel=1e-5)
+    assert table.loc["b", "acc low"] == table.loc["b", "acc high"] == 0.5 and (table["seeds"] == 3).all()
+    assert "acc low" not in patients.over_seeds(runs, "arm", ["acc"], interval=[]).columns
+
+
 def test_evaluate_partitions_and_removal():
     bank, is_blast = _toy_bank()
     normal, blast = np.flatnonzero(~is_blast), np.flatnonzero(is_blast)
@@ -186,3 +210,34 @@ def test_evaluate_partitions_and_removal():
     assert only_blasts.loc[1, "n_cells"] == 0 and np.isnan(only_blasts.loc[1, "prob"])
     with pytest.raises(ValueError):
         patients.evaluate_partitions(model, bag_features, labels, remove="blast")
+    assert table.loc[table["size"] == -1, "blasts"].tolist() == [1, 1, 0, 0, 1, 1]  # patient by patient, 2 draws each
+
+    rows = patients.removal_rows(model, bag_features, labels, cell_labels, [None], n_draws=4, seed=0)
+    assert set(rows["removal"]) == set(patients.REMOVALS)
+    random = rows[rows["removal"] == "random removal"]
+    np.testing.assert_array_equal(random["n_cells"], random["blasts"].rsub(4))  # as many cells as blasts removed
+    table = patients.removal_table(rows, n_boot=50, seed=0).iloc[0]
+    assert table["blast removal"] == 0.0 and table["ALL patients"] == 2 and table["partitions"] == 8
+    assert table["excess drop"] == pytest.approx(table["random removal"] - table["blast removal"])
+    assert table["ci_low"] <= table["excess drop"] <= table["ci_high"]
+    scores = patients.partition_scores(rows[rows["removal"] == "none"], n_boot=50)
+    assert scores["accuracy_low"].iloc[0] <= scores["accuracy"].iloc[0] <= scores["accuracy_high"].iloc[0]
+    diagnosis = patients.diagnosis_table(rows[(rows["removal"] == "none") & (rows["draw"] == 0)], n_boot=50).set_index("metric")
+    assert diagnosis.loc["sensitivity", "value"] == 1.0 and diagnosis.loc["sensitivity", "ci_low"] < 1.0
+    assert diagnosis.loc["f1", "interval"] == "bootstrap" and diagnosis["patients"].iloc[0] == 3
+    a1 = patients.lstm_vs_count_perceptron(model, bag_features, labels, sizes=[2, 4], n_draws=3)
+    assert a1["size"].tolist() == ["2", "4", "mean"] and a1[["LSTM accuracy", "perceptron accuracy"]].stack().between(0, 1).all()
+    assert a1["difference"].iloc[-1] == pytest.approx(a1["difference"].iloc[:2].mean())
+    order = patients.order_summary(patients.order_sensitivity({"lstm": model}, bag_features, labels, 4))
+    assert order["patients"].iloc[0] == 3 and order["flipped_low"].iloc[0] <= order["flipped_high"].iloc[0]
+
+
+def test_compare_extractor_gives_one_row_per_model_seed():
+    rng = np.random.default_rng(0)
+    views = rng.integers(0, 255, (12, 1, 64, 64, 3), dtype=np.uint8)
+    crops = [rng.integers(0, 255, (3, 64, 64, 3), dtype=np.uint8) for _ in range(4)]
+    rows = patients.compare_extractor("alexnet", 64, views, np.arange(12) < 4, crops, [1, 0, 1, 0], seeds=[0, 1],
+                                      stage1=dict(n_series=8, epochs=1), stage2=dict(n_series=8, length=3, epochs=1),
+                                      sizes=[2], weights=None)
+    assert rows["seed"].tolist() == [0, 1] and (rows["features"] == 256).all()
+    assert rows[["mean accuracy", "max accuracy", "mean F1"]].stack().between(0, 1).all()

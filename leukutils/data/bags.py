@@ -301,11 +301,13 @@ def bags_from_detections(smears: Sequence, boxes: Mapping[str, np.ndarray], pati
     return bags
 
 
-def remove_cells(cell_labels: np.ndarray, remove: str | None) -> np.ndarray:
+def remove_cells(cell_labels: np.ndarray, remove: str | None, seed: int = 0) -> np.ndarray:
     """Indices of the cells kept under a removal attack (paper 2 §4.2, ``P2-F5``).
 
-    ``remove``: ``"blast"`` drops the blasts, ``"normal"`` drops the normal cells, ``None``/``"none"``
-    keeps all. Cells of unknown label (-1) are kept in every variant. Returns (m,) int64 indices.
+    ``remove``: ``"blast"`` drops the blasts, ``"normal"`` drops the normal cells, ``"random"`` drops as
+    many randomly chosen cells (any label, drawn with ``seed``) as there are blasts — the matched control
+    of the blast removal —, ``None``/``"none"`` keeps all. Cells of unknown label (-1) are kept by the
+    blast and normal removals. Returns (m,) int64 indices, in increasing order.
     """
     cell_labels = np.asarray(cell_labels)
     if remove in (None, "none"):
@@ -314,8 +316,11 @@ def remove_cells(cell_labels: np.ndarray, remove: str | None) -> np.ndarray:
         keep = cell_labels != ALL
     elif remove == "normal":
         keep = cell_labels != NORMAL
+    elif remove == "random":
+        keep = np.ones(len(cell_labels), bool)
+        keep[np.random.default_rng(seed).choice(len(cell_labels), int((cell_labels == ALL).sum()), replace=False)] = False
     else:
-        raise ValueError(f"remove_cells: remove must be 'blast', 'normal' or None, got {remove!r}")
+        raise ValueError(f"remove_cells: remove must be 'blast', 'normal', 'random' or None, got {remove!r}")
     return np.flatnonzero(keep)
 
 
