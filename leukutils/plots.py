@@ -289,6 +289,34 @@ def series_length_curve(summary: pd.DataFrame, x: str = "length", mean: str = "m
     return fig
 
 
+def interval_panels(table: pd.DataFrame, label: str, columns: Sequence[str], reference: Mapping[str, float] | None = None,
+                    title: str | None = None):
+    """Estimates with their intervals, one panel per quantity (a forest plot): for each of ``columns`` a
+    point at ``<column>`` and a bar from ``<column> low`` to ``<column> high``, one row per entry of
+    ``label`` (in table order, top to bottom). ``reference``: optional column → value drawn as a dashed
+    vertical line (e.g. chance). Returns a Figure with ``len(columns)`` axes."""
+    plt = _pyplot()
+    missing = [c for column in columns for c in (column, f"{column} low", f"{column} high") if c not in table]
+    if missing:
+        raise KeyError(f"interval_panels: the table has no column(s) {missing}")
+    rows = np.arange(len(table))[::-1]
+    fig, axes = plt.subplots(1, len(columns), figsize=(1.2 + 2.6 * len(columns), 0.9 + 0.3 * len(table)),
+                             sharey=True, squeeze=False)
+    for ax, column in zip(axes[0], columns):
+        value = table[column].to_numpy(float)
+        error = np.abs(np.stack([value - table[f"{column} low"].to_numpy(float), table[f"{column} high"].to_numpy(float) - value]))
+        ax.errorbar(value, rows, xerr=np.nan_to_num(error), fmt="o", color="k", ecolor="tab:red", capsize=3)
+        if reference and column in reference:
+            ax.axvline(reference[column], color="grey", linestyle="--", linewidth=1)
+        ax.set_xlabel(column)
+        ax.grid(axis="x", alpha=0.3)
+    axes[0][0].set_yticks(rows, table[label].astype(str).tolist())
+    if title:
+        fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
 # --------------------------------------------------------------------------------------------------
 # other figures
 # --------------------------------------------------------------------------------------------------

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-_ID = re.compile(r"^(P[123]-[A-Z]+\d*|X-T\d+|D-[A-Z]+\d*)$")
+_ID = re.compile(r"^(P[123]-[A-Z]+\d*|X-[TF]\d+|D-[A-Z]+\d*)$")
 FLOAT_FORMAT = "%.4f"
 #: The values the three papers report, one per row: artefact id, row key, column, value, where in the paper.
 PAPER_VALUES = Path(__file__).resolve().parent / "paper_values.csv"

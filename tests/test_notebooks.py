@@ -11,7 +11,7 @@ import pytest
 from leukutils import config, run
 
 NOTEBOOKS = run.list_notebooks() if list(config.NOTEBOOKS_DIR.glob("[0-9][0-9]_*.ipynb")) else []
-ID = re.compile(r"\b(P[123]-(?:T|F|M|A|TA|X)\d+|D-[FT]\d+|X-T\d+)\b")
+ID = re.compile(r"\b(P[123]-(?:T|F|M|A|TA|X)\d+|D-[FT]\d+|X-[TF]\d+)\b")
 MACHINE_PATH = re.compile(r"(/work/|/home/|/tmp/|/root/|PosixPath\()")
 
 
