@@ -3,6 +3,7 @@
 #   make test        unit tests + notebook checks (nbval)
 #   make lab         JupyterLab on the compendium
 #   make bench       speed and memory benchmarks
+#   make site        static HTML of the executed notebooks with an index of every artefact (site/index.html)
 SHELL := /bin/bash
 PYTHON ?= python3
 UV := $(shell command -v uv 2>/dev/null || echo .tools/bin/uv)
@@ -15,7 +16,7 @@ PROFILE ?= synthetic
 NOTEBOOKS := $(wildcard notebooks/[0-9][0-9]_*.ipynb)
 ARGS ?=
 
-.PHONY: setup reproduce test unit notebooks lab bench clean
+.PHONY: setup reproduce test unit notebooks lab bench site clean
 
 .tools/bin/uv:
 	@echo "uv not found: installing it into .tools/ (a private virtual environment)"
@@ -50,6 +51,10 @@ notebooks: setup
 # JupyterLab refuses to start as root (as in most containers) unless told --allow-root.
 lab: setup
 	$(VENV)/bin/jupyter lab --notebook-dir=. $$([ "$$(id -u)" = 0 ] && echo --allow-root) notebooks/
+
+# Renders the committed notebooks (default run and results/<profile>/); executes nothing.
+site: setup
+	$(PY) -m leukutils.site
 
 bench: setup
 	@set -e; for b in benchmarks/bench_*.py; do echo "== $$b"; $(PY) $$b; done

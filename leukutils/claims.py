@@ -177,6 +177,31 @@ def cue_classes(labels: Sequence[int], rate: float, seed: int = 0, n_classes: in
     return np.array([cues.cue_class(rng, int(label), n_classes, rate) for label in labels], np.int64)
 
 
+def background_colour(image: np.ndarray, background: np.ndarray) -> np.ndarray:
+    """Median RGB of the ``background`` pixels ((H, W) bool) of ``image`` ((H, W, 3) uint8): the tint of
+    a smear's empty glass. Returns (3,) float; the whole image's median when ``background`` is empty."""
+    pixels = image[np.asarray(background, bool)]
+    return np.median(pixels if len(pixels) else image.reshape(-1, 3), axis=0).astype(np.float64)
+
+
+def equalise_background(image: np.ndarray, background: np.ndarray, reference: np.ndarray) -> np.ndarray:
+    """``image`` with its background tint moved to ``reference`` ((3,) RGB): each channel multiplied by
+    reference / the image's own background median (a von Kries white balance on the glass). Applied to
+    every image of a set with one reference, it removes a tint that differs between classes while
+    keeping each image's contrast. Returns (H, W, 3) uint8."""
+    gain = np.asarray(reference, np.float64) / np.maximum(background_colour(image, background), 1.0)
+    return np.clip(image.astype(np.float64) * gain, 0, 255).round().astype(np.uint8)
+
+
+def mask_corner(image: np.ndarray, size: tuple[int, int], colour: np.ndarray) -> np.ndarray:
+    """``image`` with its bottom-right ``size`` = (height, width) px filled with ``colour`` (e.g. its
+    background colour): hides a scale bar drawn there. Returns a copy."""
+    out = image.copy()
+    h, w = size
+    out[out.shape[0] - h:, out.shape[1] - w:] = np.asarray(colour).round().astype(out.dtype)
+    return out
+
+
 def nucleus_crops(image: np.ndarray, mask: np.ndarray, size: int, min_area: int = 1) -> np.ndarray:
     """Square crops of ``size`` px centred on each connected region of ``mask`` (nuclei), the image
     mirror-padded at its borders. Returns (k, size, size, 3) uint8, k the number of regions of at least
@@ -243,5 +268,6 @@ def verdict(low: float, high: float, holds_if_above: float = 0.0, claim_directio
 
 
 __all__ = ["LOCALISATION_METRICS", "localisation_scores", "baseline_maps", "marked_components", "summarise",
-           "cascading_stages", "cascading_randomisation", "cue_region", "with_cue", "cue_classes", "nucleus_crops",
+           "cascading_stages", "cascading_randomisation", "cue_region", "with_cue", "cue_classes", "background_colour",
+           "equalise_background", "mask_corner", "nucleus_crops",
            "bag_scores", "best_threshold", "paired_over_seeds", "verdict"]

@@ -13,6 +13,10 @@ def _reproduce(args: argparse.Namespace) -> int:
     from . import run
 
     params = {name: run.parse_value(value) for name, value in (args.param or [])}
+    if args.publish and (args.seeds or args.profile == config.DEFAULT_PROFILE):
+        print(f"error: --publish publishes one run of a profile other than {config.DEFAULT_PROFILE} (whose run is "
+              f"committed in place), e.g. --profile real --publish; not a seed grid", file=sys.stderr)
+        return 2
     if args.seeds or args.cluster or args.scheduler or args.resume:
         return _reproduce_seeds(args, params)
     if args.threads is not None:
@@ -22,7 +26,8 @@ def _reproduce(args: argparse.Namespace) -> int:
         params["seed"] = args.seed
     try:
         summary = run.reproduce(profile=args.profile, only=args.only, params=params, data_dir=args.data_dir,
-                                device=args.device, output_root=args.output_root, progress=not args.quiet)
+                                device=args.device, output_root=args.output_root, progress=not args.quiet,
+                                publish=args.publish)
     except run.NotebookFailed as failure:
         print(f"\nFAILED: {failure}", file=sys.stderr)
         return 1
@@ -192,6 +197,8 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--seed", type=int, default=None)
     rep.add_argument("--output-root", help="write the run under this folder instead of runs/")
     rep.add_argument("--quiet", action="store_true", help="no progress bar")
+    rep.add_argument("--publish", action="store_true", help="copy the finished run into results/<profile>/ with a "
+                     "provenance card per notebook and SUMMARY.md (profiles other than the default)")
     grid = rep.add_argument_group("seeds and clusters", "run every notebook once per seed, each (notebook, seed) "
                                   "a job, into runs/<profile>-<stamp>/seed-<k>/; the tables are aggregated over "
                                   "seeds into tables/seeds/ there")

@@ -268,7 +268,7 @@ __all__ = ["fit_two_stage", "evaluate_partitions", "partition_scores", "diagnosi
 # --------------------------------------------------------------------------------------------------
 
 def train_detector(records: Sequence, classes: Sequence[str], *, epochs: int, lr: float, seed: int = 0,
-                   device: str | torch.device = "cpu", checkpoint: str = "", batch_size: int = 4,
+                   device: str | torch.device = "cpu", checkpoint: str = "", batch_size: int = 4, n_boot: int = 200,
                    **build) -> tuple[nn.Module, pd.DataFrame, dict[str, float], int]:
     """Paper 2's white-cell detector: a torchvision Faster R-CNN trained on the ``train`` (+ ``val``)
     records and scored with COCO mAP on the ``test`` records.
@@ -279,20 +279,22 @@ def train_detector(records: Sequence, classes: Sequence[str], *, epochs: int, lr
     classes : box labels detected, mapped to 1..K in this order (``["WBC"]``; ``["blast", "normal"]``).
     epochs, lr, batch_size, seed, device : training (Adam on the trainable parameters, horizontal flips).
     checkpoint : state dict of a detector trained before with the same settings; skips training.
+    n_boot : resamples of the test images for the 95 % bootstrap interval of mAP@0.5.
     build : :func:`leukutils.models.detector.build_detector` options (``arch``, ``weights``,
         ``min_size``, ``max_size``, ``anchor_sizes``).
 
     Returns
     -------
     model (eval mode), history (one row per epoch; one NaN row for a loaded checkpoint), the scores of
-    :func:`leukutils.metrics.detection_map` (``map``, ``map_50``, ...) and the number of test images.
+    :func:`leukutils.metrics.detection_map` (``map``, ``map_50``, ...) with ``map_50_low`` and
+    ``map_50_high`` (the bootstrap interval over test images) and the number of test images.
     """
     import warnings
 
     from . import train
     from .data.readers import load_image
     from .data.torch_datasets import samples_from_records
-    from .metrics import detection_map
+    from .metrics import bootstrap_table, detection_map
     from .models.detector import build_detector
     from .models.weights import PretrainedWeightsUnavailable, load_checkpoint
     from .predict import detect
@@ -311,7 +313,11 @@ def train_detector(records: Sequence, classes: Sequence[str], *, epochs: int, lr
         history = train.fit(model, step, epochs=epochs, optimizer=optimizer, seed=seed, progress=False)
     predictions = detect(model, [test_set.image(i) for i in range(len(test_set))], score_threshold=0.05, device=device)
     targets = [dict(zip(("boxes", "labels"), test_set.target(i))) for i in range(len(test_set))]
-    return model, history, detection_map(predictions, targets, class_metrics=len(classes) > 1), len(test_set)
+    scores = detection_map(predictions, targets, class_metrics=len(classes) > 1)
+    interval = bootstrap_table(lambda p, t: {"map_50": detection_map(list(p), list(t))["map_50"]},
+                               np.array(predictions, dtype=object), np.array(targets, dtype=object), n_boot=n_boot, seed=seed)
+    scores["map_50_low"], scores["map_50_high"] = (float(interval.loc[0, c]) for c in ("ci_low", "ci_high"))
+    return model, history, scores, len(test_set)
 
 
 def pseudo_patients(records: Sequence, images_per_patient: int, per_class: int = 0, seed: int = 0,

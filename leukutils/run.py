@@ -188,14 +188,20 @@ def _relative_papermill_paths(executed: Path) -> None:
 
 def reproduce(profile: str = config.DEFAULT_PROFILE, only: Iterable[str] | None = None,
               params: dict[str, Any] | None = None, data_dir: str | None = None, device: str = "auto",
-              output_root: str | Path | None = None, kernel: str = KERNEL, progress: bool = True) -> pd.DataFrame:
+              output_root: str | Path | None = None, kernel: str = KERNEL, progress: bool = True,
+              publish: bool = False) -> pd.DataFrame:
     """Run the notebooks in order; return the summary table.
 
     Every notebook's parameters (profile file + ``params``, see :func:`notebook_parameters`) are checked
     before the first one starts. Stops at the first failing notebook (raising :class:`NotebookFailed`
-    after printing the summary so far).
+    after printing the summary so far). ``publish``: when every notebook succeeded, copy the run into
+    ``results/<profile>/`` with provenance cards and SUMMARY.md (:func:`leukutils.publish.publish_run`);
+    not for the default profile, whose run is committed in place.
     """
     config.check_profile(profile)
+    if publish and profile == config.DEFAULT_PROFILE and output_root is None:
+        raise ValueError(f"--publish is for the other profiles ({', '.join(p for p in config.profiles() if p != profile)}): "
+                         f"the {profile} run already writes the committed figures/, tables/ and notebooks/")
     notebooks = list_notebooks(only)
     run_dir = run_folder(profile, output_root)
     standard = standard_parameters(profile, device, data_dir, run_dir)
@@ -225,6 +231,12 @@ def reproduce(profile: str = config.DEFAULT_PROFILE, only: Iterable[str] | None 
     summary = pd.DataFrame([r.__dict__ for r in results])
     summary_path = work_dir / "summary.csv"
     summary.to_csv(summary_path, index=False)
+    if publish:
+        from .publish import publish_run
+
+        dest = publish_run(work_dir, summary, {notebook.name: plan[notebook] for notebook in notebooks}, profile)
+        print(f"published to {dest.relative_to(config.ROOT) if dest.is_relative_to(config.ROOT) else dest} "
+              f"(SUMMARY.md, provenance/)", file=sys.stderr)
     return summary
 
 

@@ -113,3 +113,17 @@ def test_verdicts_and_paired_seeds():
     assert table.loc["a", "accuracy minus b low"] < 0.2 < table.loc["a", "accuracy minus b high"]
     with pytest.raises(ValueError, match="no rows"):
         claims.paired_over_seeds(runs, "split", ["accuracy"], reference="c")
+
+
+def test_background_tint_equalised_and_corner_masked():
+    image = np.full((20, 30, 3), (200, 180, 220), np.uint8)
+    image[5:10, 5:10] = (80, 40, 120)                    # a "cell"
+    background = np.ones((20, 30), bool)
+    background[5:10, 5:10] = False
+    np.testing.assert_allclose(claims.background_colour(image, background), [200, 180, 220])
+    out = claims.equalise_background(image, background, np.array([220.0, 220.0, 220.0]))
+    np.testing.assert_array_equal(out[0, 0], [220, 220, 220])
+    np.testing.assert_array_equal(out[6, 6], np.round(np.array([80, 40, 120]) * [1.1, 220 / 180, 1.0]).astype(np.uint8))
+    masked = claims.mask_corner(image, (4, 6), np.array([1, 2, 3]))
+    assert (masked[-4:, -6:] == [1, 2, 3]).all() and np.array_equal(masked[:-4], image[:-4])
+    assert np.array_equal(image[-1, -1], [200, 180, 220]), "the input is not changed"

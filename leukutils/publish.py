@@ -1,0 +1,200 @@
+"""Publish a profile's run for readers: ``leukutils reproduce --profile real --publish``.
+
+A run under ``runs/<profile>-<stamp>/`` is copied into ``results/<profile>/`` (executed notebooks, tables,
+figures; never a checkpoint), with one provenance card per notebook (``provenance/<notebook>.json``: git
+commit, command, parameters, each dataset's name and manifest hash, machine, wall time, date) and a
+``SUMMARY.md`` generated from the published tables: the headline figures with their intervals next to
+the papers' values, each marked stale when its notebook's code changed after the recorded commit.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+import pandas as pd
+
+from . import config
+
+RESULTS_DIR = config.ROOT / "results"
+CODE_PATHS = ("leukutils",)  # besides the notebook itself: what a result depends on
+
+
+def git(*args: str, cwd: Path = config.ROOT) -> str | None:
+    """Output of ``git args`` in the compendium (None when git or the repository is missing)."""
+    try:
+        done = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, check=True)
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    return done.stdout.strip()
+
+
+def datasets_used(parameters: Mapping[str, Any]) -> list[str]:
+    """Registered datasets that a notebook's parameters name (``dataset: aria``, ``real_sets: [jtsc]``), in
+    registry order; every registered dataset present here when none is named (e.g. notebook 00)."""
+    from .data import registry
+
+    names = list(registry.DATASETS)
+    values = [v for value in parameters.values() for v in (value if isinstance(value, (list, tuple)) else [value])]
+    named = [n for n in names if any(isinstance(v, str) and v.lower() == n for v in values)]
+    return named or [n for n in names if registry.locate(n) is not None]
+
+
+def dataset_fact(name: str) -> dict[str, Any]:
+    """A dataset's name, the sha256 of its manifest (which pins every file's sha256) and its file count."""
+    from .data import registry
+
+    dataset = registry.get(name)
+    if not dataset.manifest:
+        return {"name": name, "manifest_sha256": None, "files": None}
+    path = registry.MANIFEST_DIR / dataset.manifest
+    return {"name": name, "manifest_sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
+            "files": len(registry.read_manifest(path))}
+
+
+def machine_facts(device: str = "auto") -> dict[str, Any]:
+    """Cores, platform, Python, torch and the device a run used."""
+    import torch
+
+    return {"cpu_cores": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version(),
+            "torch": torch.__version__, "device": str(config.choose_device(device))}
+
+
+def provenance_card(notebook: str, profile: str, parameters: Mapping[str, Any], seconds: float,
+                    command: str | None = None) -> dict[str, Any]:
+    """The provenance of one executed notebook: what ran, on what, where, when, for how long."""
+    parameters = {k: v for k, v in parameters.items() if k not in ("output_dir", "data_dir")}  # machine paths
+    return {"notebook": notebook, "profile": profile, "commit": git("rev-parse", "HEAD"),
+            "uncommitted_changes": bool(git("status", "--porcelain", "--", "notebooks", *CODE_PATHS)),
+            "command": command or " ".join(["leukutils", *sys.argv[1:]]),
+            "parameters": dict(parameters), "datasets": [dataset_fact(n) for n in datasets_used(parameters)],
+            "machine": machine_facts(str(parameters.get("device", "auto"))), "wall_seconds": round(float(seconds), 1),
+            "date": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")}
+
+
+def publish_run(run_dir: str | os.PathLike, summary: pd.DataFrame, plan: Mapping[str, Mapping[str, Any]],
+                profile: str, results_dir: str | os.PathLike | None = None) -> Path:
+    """Copy a finished run into ``results/<profile>/`` and write its provenance cards and SUMMARY.md.
+
+    ``summary``: :func:`leukutils.run.reproduce`'s table (notebook, seconds, status); ``plan``: notebook
+    file name → the parameters it ran with. Only notebooks with status ``ok`` are published; a notebook's
+    earlier publication is replaced. Returns the results folder.
+    """
+    run_dir = Path(run_dir)
+    dest = Path(results_dir) if results_dir else RESULTS_DIR / profile
+    for sub in ("notebooks", "tables", "figures", "provenance"):
+        (dest / sub).mkdir(parents=True, exist_ok=True)
+    for row in summary.itertuples():
+        if row.status != "ok":
+            continue
+        shutil.copyfile(run_dir / "notebooks" / row.notebook, dest / "notebooks" / row.notebook)
+        card = provenance_card(row.notebook, profile, plan[row.notebook], row.seconds)
+        (dest / "provenance" / f"{Path(row.notebook).stem}.json").write_text(json.dumps(card, indent=2, default=str) + "\n")
+    for sub in ("tables", "figures"):
+        for path in sorted((run_dir / sub).glob("*")):
+            shutil.copyfile(path, dest / sub / path.name)
+    (dest / "SUMMARY.md").write_text(summary_markdown(dest))
+    return dest
+
+
+# --------------------------------------------------------------------------------------------------
+# SUMMARY.md
+# --------------------------------------------------------------------------------------------------
+def _table(results: Path, artefact: str) -> pd.DataFrame | None:
+    found = sorted((results / "tables").glob(f"{artefact}_*.csv"))
+    return pd.read_csv(found[0]) if found else None
+
+
+def _ci(value, low, high) -> str:
+    return f"{value:.3f} [{low:.3f}, {high:.3f}]"
+
+
+def _jtsc_dice(results: Path) -> list[tuple[str, str, str]]:
+    t = _table(results, "P3-T2")
+    if t is None:
+        return []
+    return [(f"JTSC nucleus Dice, {r['method']}", _ci(r["dice"], r["dice low"], r["dice high"]), f"{r['paper dice (JTSC)']:.4f}")
+            for _, r in t.iterrows() if "dice low" in t]
+
+
+def _bccd_ap(results: Path) -> list[tuple[str, str, str]]:
+    t = _table(results, "P2-M1")
+    if t is None:
+        return []
+    return [(f"BCCD detector AP@0.5, {r['detector']}", _ci(r["mAP@0.5"], r["mAP@0.5 low"], r["mAP@0.5 high"])
+             if "mAP@0.5 low" in t else f"{r['mAP@0.5']:.3f}", f"{r['paper mAP']:.4f}") for _, r in t.iterrows()]
+
+
+def _aria_accuracy(results: Path) -> list[tuple[str, str, str]]:
+    rows = []
+    t = _table(results, "P1-T1")
+    if t is not None:
+        rows += [(f"Aria accuracy, {r['model']} (notebook 01)", _ci(r["this_run"], r["ci_low"], r["ci_high"]), f"{r['paper']:.2f}")
+                 for _, r in t[t["metric"] == "accuracy"].iterrows()]
+    t = _table(results, "X-T4")
+    if t is not None and "data" in t:
+        rows += [(f"Aria accuracy, {r['test cue']} (notebook 04)", _ci(r["accuracy"], r["accuracy low"], r["accuracy high"]), "—")
+                 for _, r in t[t["data"] == "Aria"].iterrows()]
+    return rows
+
+
+def _verdicts(results: Path) -> list[tuple[str, str, str]]:
+    t = _table(results, "X-T0")
+    if t is None:
+        return []
+    return [(f"verdict, {r['paper']}: {r['effect']}", f"{_ci(r['value'], r['low'], r['high'])} → {r['verdict']}", "—")
+            for _, r in t.iterrows()]
+
+
+HEADLINES: dict[str, tuple[str, Callable[[Path], list]]] = {
+    "JTSC Dice": ("03_segmentation_attention.ipynb", _jtsc_dice),
+    "BCCD AP@0.5": ("02_mil_pipeline.ipynb", _bccd_ap),
+    "Aria accuracy": ("01_dual_cam.ipynb", _aria_accuracy),
+    "Claims tested": ("04_claims_tested.ipynb", _verdicts),
+}
+
+
+def staleness(results: Path, notebook: str) -> str:
+    """``current``, ``stale (…)`` when the notebook or the package changed after the card's commit, or
+    ``not published``."""
+    card_path = results / "provenance" / f"{Path(notebook).stem}.json"
+    if not card_path.exists():
+        return "not published"
+    card = json.loads(card_path.read_text())
+    commit = card.get("commit")
+    if not commit:
+        return "unknown (no commit recorded)"
+    changed = git("diff", "--name-only", commit, "--", f"notebooks/{notebook}", *CODE_PATHS)
+    if changed is None:
+        return f"unknown (commit {commit[:7]} not in this repository)"
+    if changed:
+        return f"stale: {len(changed.splitlines())} file(s) changed since {commit[:7]}"
+    return f"current (commit {commit[:7]}{', with uncommitted changes' if card.get('uncommitted_changes') else ''})"
+
+
+def summary_markdown(results: str | os.PathLike) -> str:
+    """SUMMARY.md of a results folder: the headline figures with intervals next to the papers' values."""
+    results = Path(results)
+    lines = [f"# Results of the `{results.name}` profile", "",
+             "Generated by `leukutils.publish` from the tables in this folder; every value is a test-set estimate with",
+             "its 95 % interval. A result is *stale* when its notebook or `leukutils/` changed after the commit its",
+             "provenance card records (`provenance/<notebook>.json`).", ""]
+    for title, (notebook, rows_of) in HEADLINES.items():
+        lines += [f"## {title}", "", f"From `notebooks/{notebook}`: {staleness(results, notebook)}.", ""]
+        rows = rows_of(results)
+        if not rows:
+            lines += ["Not published yet.", ""]
+            continue
+        lines += ["| result | this run | paper |", "|---|---|---|", *[f"| {a} | {b} | {c} |" for a, b, c in rows], ""]
+    return "\n".join(lines)
+
+
+__all__ = ["RESULTS_DIR", "datasets_used", "dataset_fact", "machine_facts", "provenance_card", "publish_run",
+           "staleness", "summary_markdown"]
