@@ -193,6 +193,26 @@ def equalise_background(image: np.ndarray, background: np.ndarray, reference: np
     return np.clip(image.astype(np.float64) * gain, 0, 255).round().astype(np.uint8)
 
 
+def cell_masks(images: Sequence[np.ndarray], margin: int = 6, **segment_options) -> np.ndarray:
+    """Where the cells of smear fields lie: paper 3's handcrafted nuclei (``segment.segment_nuclei`` with
+    ``segment_options``) dilated by ``margin`` px to take in their cytoplasm. (n, H, W) bool."""
+    from . import segment
+
+    return np.stack([segment.dilate_mask(segment.segment_nuclei(image, **segment_options), margin) for image in images])
+
+
+def equalise_tints(images: Sequence[np.ndarray], cells: np.ndarray, reference_rows: Sequence[int] | None = None
+                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Every field's background (outside ``cells``) moved to one reference tint: the median background
+    colour of the fields ``reference_rows`` (e.g. the training split; default all), so that the glass no
+    longer tells the classes apart. Returns the equalised (n, H, W, 3) uint8 fields, each field's own
+    background colour (n, 3) and the reference (3,)."""
+    tints = np.stack([background_colour(image, ~cell) for image, cell in zip(images, cells)])
+    reference = np.median(tints[slice(None) if reference_rows is None else np.asarray(reference_rows)], axis=0)
+    equalised = np.stack([equalise_background(image, ~cell, reference) for image, cell in zip(images, cells)])
+    return equalised, tints, reference
+
+
 def mask_corner(image: np.ndarray, size: tuple[int, int], colour: np.ndarray) -> np.ndarray:
     """``image`` with its bottom-right ``size`` = (height, width) px filled with ``colour`` (e.g. its
     background colour): hides a scale bar drawn there. Returns a copy."""
@@ -269,5 +289,5 @@ def verdict(low: float, high: float, holds_if_above: float = 0.0, claim_directio
 
 __all__ = ["LOCALISATION_METRICS", "localisation_scores", "baseline_maps", "marked_components", "summarise",
            "cascading_stages", "cascading_randomisation", "cue_region", "with_cue", "cue_classes", "background_colour",
-           "equalise_background", "mask_corner", "nucleus_crops",
+           "equalise_background", "cell_masks", "equalise_tints", "mask_corner", "nucleus_crops",
            "bag_scores", "best_threshold", "paired_over_seeds", "verdict"]

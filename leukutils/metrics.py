@@ -123,6 +123,21 @@ def bootstrap_ci(statistic: Callable[..., float], *arrays: np.ndarray, n_boot: i
     return float(row["value"]), float(row["ci_low"]), float(row["ci_high"])
 
 
+def mean_ci(values: Sequence[float] | np.ndarray, n_boot: int = 1000, seed: int = 0,
+            alpha: float = 0.05) -> tuple[float, float, float]:
+    """Mean of per-item values (e.g. 1 for a correct prediction: the accuracy) with its percentile
+    bootstrap interval over items: ``(mean, low, high)``."""
+    return bootstrap_ci(np.mean, np.asarray(values, float), n_boot=n_boot, seed=seed, alpha=alpha)
+
+
+def paired_difference_ci(a: Sequence[float] | np.ndarray, b: Sequence[float] | np.ndarray, n_boot: int = 1000,
+                         seed: int = 0, alpha: float = 0.05) -> tuple[float, float, float]:
+    """Mean of ``a`` minus mean of ``b``, measured on the same items (e.g. correctness of two models on the
+    same test images), with a paired bootstrap interval (items resampled together): ``(difference, low, high)``."""
+    return bootstrap_ci(lambda u, v: np.mean(u) - np.mean(v), np.asarray(a, float), np.asarray(b, float),
+                        n_boot=n_boot, seed=seed, alpha=alpha)
+
+
 def wilson_interval(successes: int, n: int, alpha: float = 0.05) -> tuple[float, float]:
     """Wilson score interval of a binomial proportion ``successes / n`` (e.g. a sensitivity over patients).
 

@@ -5,6 +5,9 @@ All functions take (H, W, 3) uint8 RGB arrays and return arrays of the same dtyp
 """
 from __future__ import annotations
 
+import functools
+from typing import Callable
+
 import cv2
 import numpy as np
 
@@ -137,6 +140,44 @@ def classification_transform(size: int = 224, train: bool = True, seed: int | No
     return A.Compose(augment + final, seed=seed)
 
 
+def colour_augmentation(strength: float = 1.0, seed: int | None = 0, p: float = 0.8):
+    """Random colour casts for training, so that a tint shared by the images of one class (of the glass,
+    the stain batch or the camera) stops telling the classes apart: albumentations ``RGBShift`` (each
+    channel shifted by up to ±20·``strength`` grey levels), ``HueSaturationValue`` (hue ±10·s, saturation
+    ±20·s, value ±15·s) and ``RandomBrightnessContrast`` (±0.15·s), each with probability ``p``.
+
+    Chosen over stain normalisation (Macenko, Reinhard), which estimates the dyes from stained pixels and
+    leaves the glass's own tint in place; augmentation also leaves the test images untouched, so a test
+    with the tint equalised still measures what the model learned. Not in the papers. Returns a picklable
+    callable (H, W, 3) uint8 → (H, W, 3) uint8 (draws repeatable with ``seed``).
+    """
+    import albumentations as A
+
+    s = float(strength)
+    compose = A.Compose([
+        A.RGBShift(r_shift_limit=20 * s, g_shift_limit=20 * s, b_shift_limit=20 * s, p=p),
+        A.HueSaturationValue(hue_shift_limit=10 * s, sat_shift_limit=20 * s, val_shift_limit=15 * s, p=p),
+        A.RandomBrightnessContrast(brightness_limit=0.15 * s, contrast_limit=0.15 * s, p=p),
+    ], seed=seed)
+    return functools.partial(_albumentations_image, compose)
+
+
+def _albumentations_image(compose, image: np.ndarray) -> np.ndarray:
+    return compose(image=image)["image"]
+
+
+def chain(*steps: Callable[[np.ndarray], np.ndarray]) -> Callable[[np.ndarray], np.ndarray]:
+    """The picklable composition ``image → steps[-1](…steps[0](image))`` (e.g. augmentation, then
+    :func:`paper1_transform`)."""
+    return functools.partial(_chained, steps)
+
+
+def _chained(steps, image: np.ndarray) -> np.ndarray:
+    for step in steps:
+        image = step(image)
+    return image
+
+
 def robustness_corruption(seed: int | None = 0):
     """Paper 3's Table 7 corruptions, all applied: MotionBlur(blur_limit=5), MultiplicativeNoise,
     GaussNoise(variance 10, mean 0). Returns an albumentations ``Compose`` on uint8 images (apply
@@ -168,6 +209,5 @@ def resize_zoom_resize(image: np.ndarray, resize: int = 256, zoom: float = 0.6, 
 def paper1_transform(resize: int = 256, zoom: float = 0.6, size: int = 224):
     """The callable ``image → resize_zoom_resize(image, resize, zoom, size)`` (picklable, for
     :class:`leukutils.data.torch_datasets.ImageDataset` and DataLoader workers)."""
-    import functools
 
     return functools.partial(resize_zoom_resize, resize=resize, zoom=zoom, size=size)

@@ -127,3 +127,18 @@ def test_background_tint_equalised_and_corner_masked():
     masked = claims.mask_corner(image, (4, 6), np.array([1, 2, 3]))
     assert (masked[-4:, -6:] == [1, 2, 3]).all() and np.array_equal(masked[:-4], image[:-4])
     assert np.array_equal(image[-1, -1], [200, 180, 220]), "the input is not changed"
+
+
+def test_equalise_tints_moves_every_background_to_the_reference_rows_tint():
+    a = np.full((12, 12, 3), (200, 200, 200), np.uint8)
+    b = np.full((12, 12, 3), (180, 200, 240), np.uint8)
+    cells = np.zeros((2, 12, 12), bool)
+    cells[:, 4:8, 4:8] = True
+    equalised, tints, reference = claims.equalise_tints(np.stack([a, b]), cells, reference_rows=[0])
+    np.testing.assert_allclose(reference, [200, 200, 200])
+    np.testing.assert_allclose(tints[1], [180, 200, 240])
+    assert (equalised[:, 0, 0] == [200, 200, 200]).all(), "both backgrounds now share the reference tint"
+    field = np.full((40, 40, 3), 230, np.uint8)
+    field[15:25, 15:25] = (90, 30, 140)                     # a dark magenta nucleus
+    mask = claims.cell_masks([field], margin=3, min_area=20)[0]
+    assert mask[20, 20] and mask[13, 20] and not mask[2, 2]  # the nucleus, its margin, not the glass

@@ -140,3 +140,15 @@ def test_wilson_interval_matches_known_values_and_does_not_collapse():
     assert metrics.wilson_interval(5, 10, alpha=0.5)[0] > metrics.wilson_interval(5, 10)[0]
     with pytest.raises(ValueError):
         metrics.wilson_interval(11, 10)
+
+
+def test_mean_and_paired_difference_intervals():
+    from leukutils.metrics import mean_ci, paired_difference_ci
+
+    correct = np.array([1, 1, 1, 0] * 25)
+    value, low, high = mean_ci(correct, n_boot=300, seed=1)
+    assert value == 0.75 and low < 0.75 < high and high - low < 0.25
+    same, low, high = paired_difference_ci(correct, correct, n_boot=300)
+    assert same == 0 and low == 0 and high == 0, "the same items in both: no spread"
+    better, low, high = paired_difference_ci(np.ones(100), correct, n_boot=300)
+    assert better == 0.25 and low > 0
