@@ -24,7 +24,8 @@ import pandas as pd
 from . import config
 
 RESULTS_DIR = config.ROOT / "results"
-CODE_PATHS = ("leukutils",)  # besides the notebook itself: what a result depends on
+CODE_PATHS = ("leukutils", ":(exclude)leukutils/publish.py", ":(exclude)leukutils/site.py")  # besides the notebook:
+# what a result depends on (git pathspecs; the code that only publishes and renders results is left out)
 
 
 def git(*args: str, cwd: Path = config.ROOT) -> str | None:
@@ -136,8 +137,14 @@ def _aria_accuracy(results: Path) -> list[tuple[str, str, str]]:
     rows = []
     t = _table(results, "P1-T1")
     if t is not None:
-        rows += [(f"Aria accuracy, {r['model']} (notebook 01)", _ci(r["this_run"], r["ci_low"], r["ci_high"]), f"{r['paper']:.2f}")
+        rows += [(f"Aria accuracy, {r['model']} (notebook 01)", _ci(r["this_run"], r["ci_low"], r["ci_high"]),
+                  f"{r['paper']:.2f} (C-NMC)")
                  for _, r in t[t["metric"] == "accuracy"].iterrows()]
+    t = _table(results, "P1-X1")
+    if t is not None:
+        rows += [(f"Aria accuracy with the background tint equalised, {r['model']} (notebook 01)",
+                  _ci(r["tint-equalised accuracy"], r["tint-equalised accuracy low"], r["tint-equalised accuracy high"]), "—")
+                 for _, r in t.iterrows()]
     t = _table(results, "X-T4")
     if t is not None and "data" in t:
         rows += [(f"Aria accuracy, {r['test cue']} (notebook 04)", _ci(r["accuracy"], r["accuracy low"], r["accuracy high"]), "—")
@@ -198,3 +205,13 @@ def summary_markdown(results: str | os.PathLike) -> str:
 
 __all__ = ["RESULTS_DIR", "datasets_used", "dataset_fact", "machine_facts", "provenance_card", "publish_run",
            "staleness", "summary_markdown"]
+
+
+if __name__ == "__main__":  # rewrite results/<profile>/SUMMARY.md from the published tables (cheap; no run)
+    import argparse
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("profile", nargs="?", default="real")
+    folder = RESULTS_DIR / parser.parse_args().profile
+    (folder / "SUMMARY.md").write_text(summary_markdown(folder))
+    print(f"wrote {folder.relative_to(config.ROOT)}/SUMMARY.md")
