@@ -134,8 +134,18 @@ def output_dirs(output_dir: str | os.PathLike | None = None) -> OutputDirs:
     return dirs
 
 
+def without_machine_paths(text: str) -> str:
+    """``text`` with the machine's folders written as names a reader of a committed notebook can place:
+    the compendium's root as a relative path, the data mirror as ``$LEUKUTILS_DATA_MIRROR``, the data
+    cache as ``$LEUKUTILS_DATA_CACHE`` and the home folder as ``~``."""
+    for folder, name in ((mirror_dir(), "$" + MIRROR_ENV), (cache_dir(), "$" + CACHE_ENV), (ROOT, ""), (Path.home(), "~")):
+        if folder is not None:
+            text = text.replace(str(Path(folder).resolve()) + os.sep, f"{name}/" if name else "")
+    return text
+
+
 def _short_warning(message, category, filename, lineno, line=None) -> str:
-    return f"{category.__name__}: {message}\n"
+    return f"{category.__name__}: {without_machine_paths(str(message))}\n"
 
 
 def setup_notebook(parameters: dict[str, Any]):

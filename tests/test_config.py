@@ -93,3 +93,12 @@ def test_environment_yml_carries_the_lock_file_pins():
 
     assert (config.ROOT / "environment.yml").read_text() == conda_environment(), \
         "environment.yml is stale: run `python -m leukutils.environment > environment.yml`"
+
+
+def test_notebook_warnings_name_no_machine_folder(monkeypatch, tmp_path):
+    monkeypatch.setenv(config.MIRROR_ENV, str(tmp_path / "mirror"))
+    message = (f"first skipped: {config.cache_dir() / 'synth' / 'x.xml'}; {tmp_path / 'mirror' / 'bccd' / 'a.jpg'}; "
+               f"{config.ROOT / 'notebooks' / 'n.ipynb'}")
+    shown = config._short_warning(UserWarning(message), UserWarning, "f.py", 1)
+    assert shown == ("UserWarning: first skipped: $LEUKUTILS_DATA_CACHE/synth/x.xml; $LEUKUTILS_DATA_MIRROR/bccd/a.jpg; "
+                     "notebooks/n.ipynb\n")
