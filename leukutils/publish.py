@@ -73,7 +73,7 @@ def provenance_card(notebook: str, profile: str, parameters: Mapping[str, Any], 
     """The provenance of one executed notebook: what ran, on what, where, when, for how long."""
     parameters = {k: v for k, v in parameters.items() if k not in ("output_dir", "data_dir")}  # machine paths
     return {"notebook": notebook, "profile": profile, "commit": git("rev-parse", "HEAD"),
-            "uncommitted_changes": bool(git("status", "--porcelain", "--", "notebooks", *CODE_PATHS)),
+            "uncommitted_changes": bool(git("status", "--porcelain", "--", f"notebooks/{notebook}", *CODE_PATHS)),
             "command": command or " ".join(["leukutils", *sys.argv[1:]]),
             "parameters": dict(parameters), "datasets": [dataset_fact(n) for n in datasets_used(parameters)],
             "machine": machine_facts(str(parameters.get("device", "auto"))), "wall_seconds": round(float(seconds), 1),
