@@ -68,6 +68,21 @@ def machine_facts(device: str = "auto") -> dict[str, Any]:
             "torch": torch.__version__, "device": str(config.choose_device(device))}
 
 
+def notebook_defaults(notebook: str | os.PathLike) -> dict[str, Any]:
+    """The literals of a notebook's parameters cell (its default profile), read with papermill."""
+    import ast
+
+    import papermill as pm
+
+    defaults = {}
+    for name, info in pm.inspect_notebook(str(notebook)).items():
+        try:
+            defaults[name] = ast.literal_eval(info["default"])
+        except (ValueError, SyntaxError):
+            defaults[name] = info["default"]
+    return defaults
+
+
 def provenance_card(notebook: str, profile: str, parameters: Mapping[str, Any], seconds: float,
                     command: str | None = None) -> dict[str, Any]:
     """The provenance of one executed notebook: what ran, on what, where, when, for how long."""
@@ -96,7 +111,8 @@ def publish_run(run_dir: str | os.PathLike, summary: pd.DataFrame, plan: Mapping
         if row.status != "ok":
             continue
         shutil.copyfile(run_dir / "notebooks" / row.notebook, dest / "notebooks" / row.notebook)
-        card = provenance_card(row.notebook, profile, plan[row.notebook], row.seconds)
+        ran_with = {**notebook_defaults(config.NOTEBOOKS_DIR / row.notebook), **plan[row.notebook]}  # every parameter
+        card = provenance_card(row.notebook, profile, ran_with, row.seconds)
         (dest / "provenance" / f"{Path(row.notebook).stem}.json").write_text(json.dumps(card, indent=2, default=str) + "\n")
     for sub in ("tables", "figures"):
         for path in sorted((run_dir / sub).glob("*")):
@@ -203,7 +219,7 @@ def summary_markdown(results: str | os.PathLike) -> str:
     return "\n".join(lines)
 
 
-__all__ = ["RESULTS_DIR", "datasets_used", "dataset_fact", "machine_facts", "provenance_card", "publish_run",
+__all__ = ["RESULTS_DIR", "notebook_defaults", "datasets_used", "dataset_fact", "machine_facts", "provenance_card", "publish_run",
            "staleness", "summary_markdown"]
 
 
