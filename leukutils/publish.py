@@ -101,7 +101,9 @@ def publish_run(run_dir: str | os.PathLike, summary: pd.DataFrame, plan: Mapping
 
     ``summary``: :func:`leukutils.run.reproduce`'s table (notebook, seconds, status); ``plan``: notebook
     file name → the parameters it ran with. Only notebooks with status ``ok`` are published; a notebook's
-    earlier publication is replaced. Returns the results folder.
+    earlier publication is replaced. The machine's folders in a notebook (its injected ``output_dir``,
+    paths in warnings) are written as :func:`leukutils.config.without_machine_paths` names them.
+    Returns the results folder.
     """
     run_dir = Path(run_dir)
     dest = Path(results_dir) if results_dir else RESULTS_DIR / profile
@@ -110,7 +112,8 @@ def publish_run(run_dir: str | os.PathLike, summary: pd.DataFrame, plan: Mapping
     for row in summary.itertuples():
         if row.status != "ok":
             continue
-        shutil.copyfile(run_dir / "notebooks" / row.notebook, dest / "notebooks" / row.notebook)
+        executed = (run_dir / "notebooks" / row.notebook).read_text(encoding="utf-8")
+        (dest / "notebooks" / row.notebook).write_text(config.without_machine_paths(executed), encoding="utf-8")
         ran_with = {**notebook_defaults(config.NOTEBOOKS_DIR / row.notebook), **plan[row.notebook]}  # every parameter
         card = provenance_card(row.notebook, profile, ran_with, row.seconds)
         (dest / "provenance" / f"{Path(row.notebook).stem}.json").write_text(json.dumps(card, indent=2, default=str) + "\n")

@@ -37,9 +37,13 @@ def test_notebook_structure(path):
     assert len(headings) >= 3, "a notebook has section headings"
 
 
-@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+PUBLISHED = sorted((config.ROOT / "results").glob("*/notebooks/*.ipynb"))
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS + PUBLISHED, ids=lambda p: str(p.relative_to(config.ROOT)))
 def test_committed_notebook_shows_no_machine_path(path):
     nb = nbformat.read(path, as_version=4)
+    assert not MACHINE_PATH.search("".join(c.source for c in nb.cells)), "a cell's source names a folder of the machine"
     for index, cell in enumerate(nb.cells):
         for output in cell.get("outputs", []):
             text = output.get("text", "") + str(output.get("data", {}).get("text/plain", ""))
