@@ -18,7 +18,7 @@ from scipy import ndimage
 from torch import nn
 
 from .data.synth import cues
-from .metrics import bootstrap_ci
+from .metrics import summarise_with_ci
 
 LOCALISATION_METRICS = ("relevance mass", "pointing game", "AUC")
 
@@ -93,20 +93,13 @@ def marked_components(mask: np.ndarray, centres: np.ndarray) -> np.ndarray:
 
 def summarise(table: pd.DataFrame, by: str | list[str], columns: Sequence[str], n_boot: int = 1000,
               seed: int = 0) -> pd.DataFrame:
-    """Mean of ``columns`` per group with a 95 % bootstrap interval over rows (images), NaNs left out.
-    Returns per group ``<column>``, ``<column> low``, ``<column> high`` and ``n`` (rows with a value)."""
-    by = [by] if isinstance(by, str) else list(by)
-    rows = []
-    for key, group in table.groupby(by, sort=False):
-        row = dict(zip(by, key if isinstance(key, tuple) else (key,)))
-        for column in columns:
-            values = group[column].dropna().to_numpy(np.float64)
-            mean, low, high = (bootstrap_ci(np.mean, values, n_boot=n_boot, seed=seed) if len(values)
-                               else (np.nan, np.nan, np.nan))
-            row.update({column: mean, f"{column} low": low, f"{column} high": high})
-        row["n"] = int(group[list(columns)].notna().any(axis=1).sum())
-        rows.append(row)
-    return pd.DataFrame(rows)
+    """:func:`leukutils.metrics.summarise_with_ci` with groups in order of first appearance, the interval
+    columns named ``<column> low`` / ``<column> high``, and ``n`` last: the rows with a value in any column."""
+    by, columns = ([by] if isinstance(by, str) else list(by)), list(columns)
+    out = table[by].drop_duplicates().merge(summarise_with_ci(table, by, columns, n_boot=n_boot, seed=seed), on=by)
+    out = out.rename(columns={f"{c}_{end}": f"{c} {end}" for c in columns for end in ("low", "high")})
+    out["n"] = table.groupby(by, sort=False)[columns].apply(lambda g: int(g.notna().any(axis=1).sum())).to_numpy()
+    return out[[c for c in out if c != "n"] + ["n"]]
 
 
 # --------------------------------------------------------------------------------------------------

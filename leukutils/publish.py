@@ -22,6 +22,7 @@ from typing import Any, Callable, Mapping
 import pandas as pd
 
 from . import config
+from .report import with_ci
 
 RESULTS_DIR = config.ROOT / "results"
 CODE_PATHS = ("leukutils", ":(exclude)leukutils/publish.py", ":(exclude)leukutils/site.py")  # besides the notebook:
@@ -132,15 +133,11 @@ def _table(results: Path, artefact: str) -> pd.DataFrame | None:
     return pd.read_csv(found[0]) if found else None
 
 
-def _ci(value, low, high) -> str:
-    return f"{value:.3f} [{low:.3f}, {high:.3f}]"
-
-
 def _jtsc_dice(results: Path) -> list[tuple[str, str, str]]:
     t = _table(results, "P3-T2")
     if t is None:
         return []
-    return [(f"JTSC nucleus Dice, {r['method']}", _ci(r["dice"], r["dice low"], r["dice high"]), f"{r['paper dice (JTSC)']:.4f}")
+    return [(f"JTSC nucleus Dice, {r['method']}", with_ci(r["dice"], r["dice low"], r["dice high"]), f"{r['paper dice (JTSC)']:.4f}")
             for _, r in t.iterrows() if "dice low" in t]
 
 
@@ -148,7 +145,7 @@ def _bccd_ap(results: Path) -> list[tuple[str, str, str]]:
     t = _table(results, "P2-M1")
     if t is None:
         return []
-    return [(f"BCCD detector AP@0.5, {r['detector']}", _ci(r["mAP@0.5"], r["mAP@0.5 low"], r["mAP@0.5 high"])
+    return [(f"BCCD detector AP@0.5, {r['detector']}", with_ci(r["mAP@0.5"], r["mAP@0.5 low"], r["mAP@0.5 high"])
              if "mAP@0.5 low" in t else f"{r['mAP@0.5']:.3f}", f"{r['paper mAP']:.4f}") for _, r in t.iterrows()]
 
 
@@ -156,17 +153,17 @@ def _aria_accuracy(results: Path) -> list[tuple[str, str, str]]:
     rows = []
     t = _table(results, "P1-T1")
     if t is not None:
-        rows += [(f"Aria accuracy, {r['model']} (notebook 01)", _ci(r["this_run"], r["ci_low"], r["ci_high"]),
+        rows += [(f"Aria accuracy, {r['model']} (notebook 01)", with_ci(r["this_run"], r["ci_low"], r["ci_high"]),
                   f"{r['paper']:.2f} (C-NMC)")
                  for _, r in t[t["metric"] == "accuracy"].iterrows()]
     t = _table(results, "P1-X1")
     if t is not None:
         rows += [(f"Aria accuracy with the background tint equalised, {r['model']} (notebook 01)",
-                  _ci(r["tint-equalised accuracy"], r["tint-equalised accuracy low"], r["tint-equalised accuracy high"]), "—")
+                  with_ci(r["tint-equalised accuracy"], r["tint-equalised accuracy low"], r["tint-equalised accuracy high"]), "—")
                  for _, r in t.iterrows()]
     t = _table(results, "X-T4")
     if t is not None and "data" in t:
-        rows += [(f"Aria accuracy, {r['test cue']} (notebook 04)", _ci(r["accuracy"], r["accuracy low"], r["accuracy high"]), "—")
+        rows += [(f"Aria accuracy, {r['test cue']} (notebook 04)", with_ci(r["accuracy"], r["accuracy low"], r["accuracy high"]), "—")
                  for _, r in t[t["data"] == "Aria"].iterrows()]
     return rows
 
@@ -175,7 +172,7 @@ def _verdicts(results: Path) -> list[tuple[str, str, str]]:
     t = _table(results, "X-T0")
     if t is None:
         return []
-    return [(f"verdict, {r['paper']}: {r['effect']}", f"{_ci(r['value'], r['low'], r['high'])} → {r['verdict']}", "—")
+    return [(f"verdict, {r['paper']}: {r['effect']}", f"{with_ci(r['value'], r['low'], r['high'])} → {r['verdict']}", "—")
             for _, r in t.iterrows()]
 
 
