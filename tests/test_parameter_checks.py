@@ -1,0 +1,29 @@
+"""A list parameter a notebook cannot run with stops it in its first code cells, before any data is read or
+any model trained, with an error naming the parameter and what it needs."""
+import pytest
+
+from leukutils import config, run
+
+NOTEBOOKS = config.ROOT / "notebooks"
+
+CASES = [
+    ("01_dual_cam.ipynb", {"models": ["standard_cnn", "densenet121", "resnet50"]},
+     ["lacks mobilenet_v2 (needed for P1-F3…P1-F9, P1-T2)"]),
+    ("02_mil_pipeline.ipynb", {"extractors": ["alexnet", "swin_t"], "partition_sizes": []},
+     ["partition_sizes is empty", "extractors names 'swin_t'", "extractor_sizes has no input size for 'swin_t'"]),
+    ("02_mil_pipeline.ipynb", {"cells_per_smear": [9, 4], "extractor_sizes": {"alexnet": 64}},
+     ["cells_per_smear = [9, 4] is not a [low, high] pair", "no input size for 'inception_v3'"]),
+]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("notebook, parameters, messages", CASES, ids=lambda v: v if isinstance(v, str) else None)
+def test_bad_list_parameter_stops_before_training(notebook, parameters, messages, tmp_path):
+    with pytest.raises(run.NotebookFailed) as failure:
+        run.execute(NOTEBOOKS / notebook, tmp_path / notebook, {**parameters, "output_dir": str(tmp_path)},
+                    tmp_path / "log.txt", timeout=300)
+    detail = str(failure.value)
+    assert "ValueError" in detail
+    for message in messages:
+        assert message in detail
+    assert not (tmp_path / "models").exists() or not any((tmp_path / "models").iterdir())  # nothing trained
