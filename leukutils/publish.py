@@ -25,8 +25,65 @@ from . import config
 from .report import with_ci
 
 RESULTS_DIR = config.ROOT / "results"
-CODE_PATHS = ("leukutils", ":(exclude)leukutils/publish.py", ":(exclude)leukutils/site.py")  # besides the notebook:
-# what a result depends on (git pathspecs; the code that only publishes and renders results is left out)
+PACKAGE = "leukutils"
+PUBLISHING = ("leukutils.publish", "leukutils.site")  # code that only publishes and renders results
+
+
+def _module_file(module: str, root: Path) -> Path | None:
+    """The file that defines ``module`` (``leukutils.data.splits``) under ``root``, or None."""
+    base = root.joinpath(*module.split("."))
+    for candidate in (base.with_suffix(".py"), base / "__init__.py"):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _imported_modules(source: str, module: str, is_package: bool) -> set[str]:
+    """Names of the package's modules that ``source`` (the code of ``module``) imports, anywhere in it."""
+    import ast
+
+    found = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            found |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:  # relative: from the module's package, up level - 1
+                parts = module.split(".") if is_package else module.split(".")[:-1]
+                parts = parts[:len(parts) - node.level + 1]
+                target = ".".join(parts + ([node.module] if node.module else []))
+            else:
+                target = node.module or ""
+            found |= {target} | {f"{target}.{alias.name}" for alias in node.names}
+    return {name for name in found if name == PACKAGE or name.startswith(PACKAGE + ".")}
+
+
+def code_dependencies(notebook: str, root: Path = config.ROOT) -> list[str]:
+    """What a notebook's results depend on besides the notebook itself (repository-relative paths): the
+    package's modules its code cells import and those they import in turn (with every package
+    ``__init__`` on the way), the package's data files (paper values, dataset manifests) and the
+    notebook's profile files. The publishing and rendering code is left out, and a change elsewhere in
+    the package leaves the notebook's published results current."""
+    import nbformat
+
+    cells = nbformat.read(root / "notebooks" / notebook, as_version=4).cells
+    code = "\n".join("\n".join(line for line in c.source.splitlines() if not line.lstrip().startswith(("%", "!")))
+                     for c in cells if c.cell_type == "code")
+    pending, seen = list(_imported_modules(code, "__main__", False)), set()
+    while pending:
+        name = pending.pop()
+        parts = name.split(".")
+        for depth in range(1, len(parts) + 1):  # importing a.b.c runs a/__init__ and a/b/__init__ too
+            module = ".".join(parts[:depth])
+            path = _module_file(module, root)
+            if path is None or module in seen or module in PUBLISHING:
+                continue
+            seen.add(module)
+            pending += _imported_modules(path.read_text(), module, path.name == "__init__.py")
+    files = {_module_file(m, root) for m in seen}
+    package = root / PACKAGE
+    files |= {p for p in package.rglob("*") if p.is_file() and p.suffix not in (".py", ".pyc", ".yaml")}
+    files |= set((package / "profiles").glob(f"*/{Path(notebook).stem}.yaml"))
+    return sorted(str(p.relative_to(root)) for p in files)
 
 
 def git(*args: str, cwd: Path = config.ROOT) -> str | None:
@@ -89,7 +146,7 @@ def provenance_card(notebook: str, profile: str, parameters: Mapping[str, Any], 
     """The provenance of one executed notebook: what ran, on what, where, when, for how long."""
     parameters = {k: v for k, v in parameters.items() if k not in ("output_dir", "data_dir")}  # machine paths
     return {"notebook": notebook, "profile": profile, "commit": git("rev-parse", "HEAD"),
-            "uncommitted_changes": bool(git("status", "--porcelain", "--", f"notebooks/{notebook}", *CODE_PATHS)),
+            "uncommitted_changes": bool(git("status", "--porcelain", "--", f"notebooks/{notebook}", *code_dependencies(notebook))),
             "command": command or " ".join(["leukutils", *sys.argv[1:]]),
             "parameters": dict(parameters), "datasets": [dataset_fact(n) for n in datasets_used(parameters)],
             "machine": machine_facts(str(parameters.get("device", "auto"))), "wall_seconds": round(float(seconds), 1),
@@ -194,11 +251,12 @@ def staleness(results: Path, notebook: str) -> str:
     commit = card.get("commit")
     if not commit:
         return "unknown (no commit recorded)"
-    changed = git("diff", "--name-only", commit, "--", f"notebooks/{notebook}", *CODE_PATHS)
+    changed = git("diff", "--name-only", commit, "--", f"notebooks/{notebook}", *code_dependencies(notebook))
     if changed is None:
         return f"unknown (commit {commit[:7]} not in this repository)"
     if changed:
-        return f"stale: {len(changed.splitlines())} file(s) changed since {commit[:7]}"
+        names = changed.splitlines()
+        return f"stale: {', '.join(names[:3])}{f' and {len(names) - 3} more' if len(names) > 3 else ''} changed since {commit[:7]}"
     return f"current (commit {commit[:7]}{', with uncommitted changes' if card.get('uncommitted_changes') else ''})"
 
 
@@ -207,8 +265,9 @@ def summary_markdown(results: str | os.PathLike) -> str:
     results = Path(results)
     lines = [f"# Results of the `{results.name}` profile", "",
              "Generated by `leukutils.publish` from the tables in this folder; every value is a test-set estimate with",
-             "its 95 % interval. A result is *stale* when its notebook or `leukutils/` changed after the commit its",
-             "provenance card records (`provenance/<notebook>.json`).", ""]
+             "its 95 % interval. A result is *stale* when its notebook, or a `leukutils` module the notebook imports",
+             "(directly or through other modules), its profile file or the package's data files changed after the commit",
+             "its provenance card records (`provenance/<notebook>.json`).", ""]
     for title, (notebooks, rows_of) in HEADLINES.items():
         lines += [f"## {title}", "", "From " + "; ".join(f"`notebooks/{n}`: {staleness(results, n)}" for n in notebooks) + ".", ""]
         rows = rows_of(results)
@@ -219,7 +278,7 @@ def summary_markdown(results: str | os.PathLike) -> str:
     return "\n".join(lines)
 
 
-__all__ = ["RESULTS_DIR", "notebook_defaults", "datasets_used", "dataset_fact", "machine_facts", "provenance_card", "publish_run",
+__all__ = ["RESULTS_DIR", "code_dependencies", "notebook_defaults", "datasets_used", "dataset_fact", "machine_facts", "provenance_card", "publish_run",
            "staleness", "summary_markdown"]
 
 

@@ -1,6 +1,7 @@
 """leukutils.publish: provenance cards, the published folder, SUMMARY.md and staleness."""
 import json
 
+import nbformat
 import pandas as pd
 import pytest
 
@@ -59,7 +60,8 @@ def test_staleness_follows_the_recorded_commit(tmp_path):
     card = results / "provenance" / "01_dual_cam.json"
     head = publish.git("rev-parse", "HEAD")
     card.write_text(json.dumps({"commit": head}))
-    local = publish.git("diff", "--name-only", "HEAD", "--", "notebooks/01_dual_cam.ipynb", *publish.CODE_PATHS)
+    local = publish.git("diff", "--name-only", "HEAD", "--", "notebooks/01_dual_cam.ipynb",
+                        *publish.code_dependencies("01_dual_cam.ipynb"))
     assert publish.staleness(results, "01_dual_cam.ipynb").startswith("stale" if local else "current")
     first = publish.git("rev-list", "--max-parents=0", "HEAD").splitlines()[0]
     card.write_text(json.dumps({"commit": first}))
@@ -67,6 +69,30 @@ def test_staleness_follows_the_recorded_commit(tmp_path):
     card.write_text(json.dumps({"commit": "0" * 40}))
     assert publish.staleness(results, "01_dual_cam.ipynb").startswith("unknown")
     assert publish.staleness(results, "03_segmentation_attention.ipynb") == "not published"
+
+
+def test_code_dependencies_follow_imports_transitively(tmp_path):
+    package = tmp_path / "leukutils"
+    for name, code in {"__init__.py": "", "used.py": "from .sub import deep\nfrom . import config\n", "config.py": "",
+                       "unused.py": "import numpy\n", "publish.py": "", "sub/__init__.py": "",
+                       "sub/deep.py": "def f():\n    from leukutils.sub import lazy\n", "sub/lazy.py": "",
+                       "profiles/real/01_toy.yaml": "x: 1\n", "profiles/real/02_other.yaml": "x: 2\n",
+                       "paper_values.csv": "a,b\n"}.items():
+        (package / name).parent.mkdir(parents=True, exist_ok=True)
+        (package / name).write_text(code)
+    (tmp_path / "notebooks").mkdir()
+    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("%matplotlib inline\nfrom leukutils import used, publish"),
+                                               nbformat.v4.new_markdown_cell("from leukutils import unused")])
+    nbformat.write(notebook, tmp_path / "notebooks" / "01_toy.ipynb")
+    assert publish.code_dependencies("01_toy.ipynb", root=tmp_path) == [
+        "leukutils/__init__.py", "leukutils/config.py", "leukutils/paper_values.csv", "leukutils/profiles/real/01_toy.yaml",
+        "leukutils/sub/__init__.py", "leukutils/sub/deep.py", "leukutils/sub/lazy.py", "leukutils/used.py"]
+
+
+def test_a_change_to_a_module_the_notebook_does_not_import_leaves_it_current():
+    assert "leukutils/claims.py" not in publish.code_dependencies("03_segmentation_attention.ipynb")
+    assert {"leukutils/claims.py", "leukutils/explain.py", "leukutils/data/registry.py"} <= set(
+        publish.code_dependencies("04_claims_tested.ipynb"))
 
 
 def test_publish_refuses_the_default_profile(capsys):
