@@ -190,11 +190,17 @@ def _table(results: Path, artefact: str) -> pd.DataFrame | None:
     return pd.read_csv(found[0]) if found else None
 
 
+def _paper(value: float, digits: int = 4, note: str = "") -> str:
+    """A paper's value as a table cell: "—" when the paper gives none (NaN)."""
+    return "—" if pd.isna(value) else f"{value:.{digits}f}{note}"
+
+
 def _jtsc_dice(results: Path) -> list[tuple[str, str, str]]:
     t = _table(results, "P3-T2")
     if t is None:
         return []
-    return [(f"JTSC nucleus Dice, {r['method']}", with_ci(r["dice"], r["dice low"], r["dice high"]), f"{r['paper dice (JTSC)']:.4f}")
+    return [(f"JTSC nucleus Dice, {r['method']}", with_ci(r["dice"], r["dice low"], r["dice high"], digits=4),
+             _paper(r["paper dice (JTSC)"]))
             for _, r in t.iterrows() if "dice low" in t]
 
 
@@ -203,7 +209,7 @@ def _bccd_ap(results: Path) -> list[tuple[str, str, str]]:
     if t is None:
         return []
     return [(f"BCCD detector AP@0.5, {r['detector']}", with_ci(r["mAP@0.5"], r["mAP@0.5 low"], r["mAP@0.5 high"])
-             if "mAP@0.5 low" in t else f"{r['mAP@0.5']:.3f}", f"{r['paper mAP']:.4f}") for _, r in t.iterrows()]
+             if "mAP@0.5 low" in t else f"{r['mAP@0.5']:.3f}", _paper(r["paper mAP"])) for _, r in t.iterrows()]
 
 
 def _aria_accuracy(results: Path) -> list[tuple[str, str, str]]:
@@ -211,7 +217,7 @@ def _aria_accuracy(results: Path) -> list[tuple[str, str, str]]:
     t = _table(results, "P1-T1")
     if t is not None:
         rows += [(f"Aria accuracy, {r['model']} (notebook 01)", with_ci(r["this_run"], r["ci_low"], r["ci_high"]),
-                  f"{r['paper']:.2f} (C-NMC)")
+                  _paper(r["paper"], 2, " (C-NMC)"))
                  for _, r in t[t["metric"] == "accuracy"].iterrows()]
     t = _table(results, "P1-X1")
     if t is not None:
@@ -223,6 +229,24 @@ def _aria_accuracy(results: Path) -> list[tuple[str, str, str]]:
         rows += [(f"Aria accuracy, {r['test cue']} (notebook 04)", with_ci(r["accuracy"], r["accuracy low"], r["accuracy high"]), "—")
                  for _, r in t[t["data"] == "Aria"].iterrows()]
     return rows
+
+
+def _patient_diagnosis(results: Path) -> list[tuple[str, str, str]]:
+    t = _table(results, "P2-T0")
+    if t is None:
+        return []
+    return [(f"{r['metric']} over {int(r['patients'])} patients ({r['interval']} interval)",
+             with_ci(r["this run"], r["ci_low"], r["ci_high"]), _paper(r["paper (ALL-IDB1)"], 4, " (ALL-IDB1)"))
+            for _, r in t.iterrows()]
+
+
+def _segmented_classifiers(results: Path) -> list[tuple[str, str, str]]:
+    t = _table(results, "P3-T5")
+    if t is None:
+        return []
+    return [(f"test accuracy, {r['model']} ({int(r['test images'])} images)",
+             with_ci(r["test accuracy"], r["test accuracy low"], r["test accuracy high"]),
+             _paper(r["paper val accuracy"], 4, " (validation, FAB L1–L3 set)")) for _, r in t.iterrows()]
 
 
 def _verdicts(results: Path) -> list[tuple[str, str, str]]:
@@ -237,6 +261,8 @@ HEADLINES: dict[str, tuple[tuple[str, ...], Callable[[Path], list]]] = {
     "JTSC Dice": (("03_segmentation_attention.ipynb",), _jtsc_dice),
     "BCCD AP@0.5": (("02_mil_pipeline.ipynb",), _bccd_ap),
     "Aria accuracy": (("01_dual_cam.ipynb", "04_claims_tested.ipynb"), _aria_accuracy),
+    "Patient-level diagnosis (detector, cell features, LSTM)": (("02_mil_pipeline.ipynb",), _patient_diagnosis),
+    "ResNet-50s on segmented and raw images": (("03_segmentation_attention.ipynb",), _segmented_classifiers),
     "Claims tested": (("04_claims_tested.ipynb",), _verdicts),
 }
 

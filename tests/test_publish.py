@@ -50,7 +50,7 @@ def test_publish_run_copies_the_run_and_writes_cards_and_summary(tmp_path):
     assert card["wall_seconds"] == 10.0
     text = (dest / "SUMMARY.md").read_text()
     assert "| BCCD detector AP@0.5, WBC (one class) | 0.900 [0.800, 0.950] | 0.9603 |" in text
-    assert text.count("Not published yet.") == 3  # JTSC Dice, Aria accuracy, claims
+    assert text.count("Not published yet.") == 5  # JTSC Dice, Aria accuracy, patients (no P2-T0 here), ResNet-50s, claims
     assert "not published" in text.split("## Claims tested")[1]
 
 
