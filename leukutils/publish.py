@@ -127,18 +127,13 @@ def machine_facts(device: str = "auto") -> dict[str, Any]:
 
 
 def notebook_defaults(notebook: str | os.PathLike) -> dict[str, Any]:
-    """The literals of a notebook's parameters cell (its default profile), read with papermill."""
-    import ast
-
+    """The literals of a notebook's parameters cell (its default profile), read with papermill and
+    parsed as ``-p`` values are (:func:`leukutils.run.parse_value`)."""
     import papermill as pm
 
-    defaults = {}
-    for name, info in pm.inspect_notebook(str(notebook)).items():
-        try:
-            defaults[name] = ast.literal_eval(info["default"])
-        except (ValueError, SyntaxError):
-            defaults[name] = info["default"]
-    return defaults
+    from .run import parse_value
+
+    return {name: parse_value(info["default"]) for name, info in pm.inspect_notebook(str(notebook)).items()}
 
 
 def provenance_card(notebook: str, profile: str, parameters: Mapping[str, Any], seconds: float,
