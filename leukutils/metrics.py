@@ -3,9 +3,12 @@
 Functions take NumPy arrays and return plain floats or DataFrames (scikit-learn does the counting).
 Every interval comes from one resampling loop, :func:`bootstrap_table` (named statistics), used by
 :func:`bootstrap_ci` (one statistic), :func:`metrics_table` (several models' classification metrics as
-one long table), :func:`metrics_with_ci` (one model), :func:`summarise_with_ci` (group means) and
-:func:`leukutils.explain.mr_ssim_summary`; a proportion's Wilson score interval, :func:`wilson_interval`,
-stays informative where a percentile bootstrap collapses (a proportion of 0 or 1).
+one long table) and :func:`metrics_with_ci` (one model). :func:`summarise` is the one summary of a table
+with intervals (group means over rows, by bootstrap, or over model seeds, by a t interval, optionally as
+paired differences from a reference group); every table names an estimate's interval ``<estimate> low``,
+``<estimate> high`` (:func:`interval_columns`), its standard deviation over seeds ``<estimate> sd``, and
+counts its rows in ``n`` and its model seeds in ``seeds``. A proportion's Wilson score interval,
+:func:`wilson_interval`, stays informative where a percentile bootstrap collapses (a proportion of 0 or 1).
 """
 from __future__ import annotations
 
@@ -13,6 +16,8 @@ from typing import Callable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
+from scipy.stats import norm
+from scipy.stats import t as t_distribution
 from sklearn import metrics as skm
 
 
@@ -80,7 +85,8 @@ def bootstrap_table(statistic: Callable[..., Mapping[str, float]], *arrays: np.n
     Returns
     -------
     DataFrame, one row per name returned by the statistic on the full sample, in its order: ``metric``
-    (the name), ``value`` (the statistic on the full sample), ``ci_low``, ``ci_high``. Resamples
+    (the name), ``value`` (the statistic on the full sample), ``value low``, ``value high`` (the interval, named as in
+    every table: :func:`interval_columns`). Resamples
     where a value is NaN or infinite (e.g. one class only) are dropped for that value; if all are, its
     interval is NaN.
     """
@@ -106,8 +112,8 @@ def bootstrap_table(statistic: Callable[..., Mapping[str, float]], *arrays: np.n
     for j, (name, value) in enumerate(full.items()):
         finite = draws[:, j][np.isfinite(draws[:, j])]
         low, high = np.quantile(finite, [alpha / 2, 1 - alpha / 2]) if finite.size else (np.nan, np.nan)
-        rows.append({"metric": name, "value": float(value), "ci_low": float(low), "ci_high": float(high)})
-    return pd.DataFrame(rows, columns=["metric", "value", "ci_low", "ci_high"])
+        rows.append({"metric": name, "value": float(value), "value low": float(low), "value high": float(high)})
+    return pd.DataFrame(rows, columns=["metric", "value", "value low", "value high"])
 
 
 def bootstrap_ci(statistic: Callable[..., float], *arrays: np.ndarray, n_boot: int = 1000,
@@ -120,7 +126,7 @@ def bootstrap_ci(statistic: Callable[..., float], *arrays: np.ndarray, n_boot: i
     """
     row = bootstrap_table(lambda *a: {"value": statistic(*a)}, *arrays, n_boot=n_boot, seed=seed,
                           alpha=alpha).iloc[0]
-    return float(row["value"]), float(row["ci_low"]), float(row["ci_high"])
+    return float(row["value"]), float(row["value low"]), float(row["value high"])
 
 
 def mean_ci(values: Sequence[float] | np.ndarray, n_boot: int = 1000, seed: int = 0,
@@ -145,8 +151,6 @@ def wilson_interval(successes: int, n: int, alpha: float = 0.05) -> tuple[float,
     (29 of 29 patients found: about [0.88, 1.00], not [1.00, 1.00]). Returns ``(low, high)``; NaNs for
     ``n == 0``. ``alpha`` 0.05: a 95 % interval.
     """
-    from scipy.stats import norm
-
     if n <= 0:
         return float("nan"), float("nan")
     if not 0 <= successes <= n:
@@ -189,7 +193,7 @@ def metrics_table(predictions: Mapping[str, Sequence[np.ndarray]], n_boot: int =
 
     Returns
     -------
-    DataFrame with columns ``model``, ``metric``, ``value``, ``ci_low``, ``ci_high``, ``n`` (the number
+    DataFrame with columns ``model``, ``metric``, ``value``, ``value low``, ``value high``, ``n`` (the number
     of predictions), one row per model and metric, models in the order given.
     """
     if not predictions:
@@ -223,12 +227,12 @@ def metrics_with_ci(y_true: np.ndarray, y_pred: np.ndarray, y_score: np.ndarray 
                     n_boot: int = 1000, seed: int = 0, positive: int = 1, alpha: float = 0.05) -> pd.DataFrame:
     """:func:`classification_metrics` of one model with a bootstrap interval per metric.
 
-    Returns a DataFrame indexed by metric with columns ``value``, ``ci_low``, ``ci_high`` (one model's
+    Returns a DataFrame indexed by metric with columns ``value``, ``value low``, ``value high`` (one model's
     rows of :func:`metrics_table`).
     """
     arrays = (y_true, y_pred) if y_score is None else (y_true, y_pred, y_score)
     table = metrics_table({"": arrays}, n_boot=n_boot, seed=seed, alpha=alpha, positive=positive)
-    return table.set_index("metric")[["value", "ci_low", "ci_high"]]
+    return table.set_index("metric")[["value", "value low", "value high"]]
 
 
 def mask_scores(pred: np.ndarray, truth: np.ndarray) -> dict[str, float]:
@@ -256,23 +260,81 @@ def mask_scores(pred: np.ndarray, truth: np.ndarray) -> dict[str, float]:
     }
 
 
-def summarise_with_ci(table: pd.DataFrame, by: str | list[str], columns: list[str], n_boot: int = 1000,
-                      seed: int = 0, alpha: float = 0.05) -> pd.DataFrame:
-    """Mean of ``columns`` per group with a bootstrap interval of the mean (``<col>``, ``<col>_low``,
-    ``<col>_high``, and ``n`` rows per group); NaN values are left out. ``n_boot``, ``seed``, ``alpha``:
-    :func:`bootstrap_ci`'s (``alpha`` 0.05: a 95 % interval)."""
+def interval_columns(column: str) -> tuple[str, str]:
+    """The names of ``column``'s interval in every table of the compendium: ``"<column> low"``,
+    ``"<column> high"`` (its standard deviation over seeds, where given, is ``"<column> sd"``)."""
+    return f"{column} low", f"{column} high"
+
+
+def summarise(table: pd.DataFrame, by: str | Sequence[str], columns: Sequence[str], *, over: str = "rows",
+              reference: object = None, pair_on: str = "seed", interval: Sequence[str] | None = None,
+              n_boot: int = 1000, seed: int = 0, alpha: float = 0.05) -> pd.DataFrame:
+    """Mean of ``columns`` per group with its interval: the one summary-with-an-interval of the package.
+
+    Parameters
+    ----------
+    table : one row per item (``over="rows"``: an image, a cell, a patient) or per model seed
+        (``over="seeds"``: needs a ``seed`` column, or ``pair_on``'s, when ``reference`` is given).
+    by : the column(s) naming a group; groups come in order of first appearance.
+    columns : the numeric columns to summarise; NaN values are left out of a column's mean.
+    over : ``"rows"``: percentile bootstrap interval of the mean over rows (:func:`bootstrap_ci`, seeded
+        by ``seed``); ``"seeds"``: mean ± t(1 - alpha/2, seeds - 1) · sd / √seeds, a t interval of the
+        mean over model seeds (NaN with one seed), with the standard deviation ``<column> sd``.
+    reference : a value of the group column ``by`` (one column): adds, per column, the paired difference
+        ``<column> minus <reference>`` (each row minus the reference group's row with the same
+        ``pair_on``), summarised like the others.
+    interval : the columns that get an interval (default all, difference columns included).
+    n_boot, seed, alpha : the bootstrap's resamples and seed; ``alpha`` 0.05 gives a 95 % interval.
+
+    Returns
+    -------
+    DataFrame, one row per group: the ``by`` columns, then per column ``<column>`` (mean),
+    ``<column> sd`` (``over="seeds"`` only), ``<column> low``, ``<column> high``; then ``n`` (rows with a
+    value in any column; ``over="rows"``) or ``seeds`` (rows of the group; ``over="seeds"``).
+    """
+    if over not in ("rows", "seeds"):
+        raise ValueError(f"summarise: over must be 'rows' or 'seeds', got {over!r}")
+    by = [by] if isinstance(by, str) else list(by)
+    columns = list(columns)
+    missing = [c for c in by + columns if c not in table]
+    if missing:
+        raise ValueError(f"summarise: no column(s) {missing} in the table (columns: {list(table.columns)})")
+    if reference is not None:
+        if len(by) != 1:
+            raise ValueError("summarise: a paired reference needs exactly one group column")
+        base = table[table[by[0]] == reference].set_index(pair_on)
+        if base.empty:
+            raise ValueError(f"summarise: no rows with {by[0]} == {reference!r} to pair against")
+        table = table.copy()
+        differences = [f"{c} minus {reference}" for c in columns]
+        for column, difference in zip(columns, differences):
+            table[difference] = table[column] - table[pair_on].map(base[column])
+        columns = columns + differences
     rows = []
-    for key, group in table.groupby(by, sort=True):
-        row: dict = dict(zip([by] if isinstance(by, str) else by, key if isinstance(key, tuple) else (key,)))
-        row["n"] = len(group)
+    for key, group in table.groupby(by, sort=False):
+        row: dict = dict(zip(by, key if isinstance(key, tuple) else (key,)))
         for column in columns:
             values = group[column].to_numpy(dtype=float)
-            values = values[np.isfinite(values)]
-            if values.size:
-                est, low, high = bootstrap_ci(np.mean, values, n_boot=n_boot, seed=seed, alpha=alpha)
+            if over == "seeds":
+                n = len(values)
+                mean = float(group[column].mean())
+                sd = float(group[column].std(ddof=1)) if n > 1 else float("nan")
+                half = float(t_distribution.ppf(1 - alpha / 2, n - 1) * sd / np.sqrt(n)) if n > 1 else float("nan")
+                row.update({column: mean, f"{column} sd": sd})
+                low, high = mean - half, mean + half
             else:
-                est = low = high = np.nan
-            row.update({column: est, f"{column}_low": low, f"{column}_high": high})
+                values = values[np.isfinite(values)]
+                if values.size:
+                    mean, low, high = bootstrap_ci(np.mean, values, n_boot=n_boot, seed=seed, alpha=alpha)
+                else:
+                    mean = low = high = float("nan")
+                row[column] = mean
+            if interval is None or column in interval:
+                row.update(dict(zip(interval_columns(column), (low, high))))
+        if over == "seeds":
+            row["seeds"] = len(group)
+        else:
+            row["n"] = int(group[columns].notna().any(axis=1).sum())
         rows.append(row)
     return pd.DataFrame(rows)
 

@@ -96,13 +96,13 @@ def rows_with_ci(table: pd.DataFrame, value: str, labels: str | list[str], paper
     """The rows of a table with intervals as one phrase each, joined by "; ", for a notebook's closing
     sentences: ``"densenet121 0.912 [0.880, 0.940] (paper 0.940)"``.
 
-    ``value``: the column of the estimate (``ci_low``/``ci_high`` hold its interval); ``labels``: the
+    ``value``: the column of the estimate (``<value> low``/``<value> high`` hold its interval); ``labels``: the
     column(s) naming a row; ``paper``: the column of the paper's value, left out when None, absent or NaN.
     """
     labels = [labels] if isinstance(labels, str) else list(labels)
     phrases = []
     for _, row in table.iterrows():
-        phrase = " ".join(str(row[c]) for c in labels) + " " + with_ci(row[value], row["ci_low"], row["ci_high"], digits)
+        phrase = " ".join(str(row[c]) for c in labels) + " " + with_ci(row[value], row[f"{value} low"], row[f"{value} high"], digits)
         if paper is not None and paper in table and pd.notna(row[paper]):
             phrase += f" (paper {row[paper]:.{digits}f})"
         phrases.append(phrase)

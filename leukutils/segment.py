@@ -31,7 +31,7 @@ import numpy as np
 import pandas as pd
 
 from .data.readers import ImageLoader
-from .metrics import bootstrap_ci, mask_scores, summarise_with_ci
+from .metrics import bootstrap_ci, mask_scores, summarise
 from .preprocess import _check_rgb_uint8 as _check_rgb
 from .preprocess import colour_constancy, nucleus_enhancement
 
@@ -287,12 +287,12 @@ def compare_methods(scores: pd.DataFrame, columns: Sequence[str] = ("accuracy", 
     methods = list(dict.fromkeys(scores["method"]))
     if reference is not None and reference not in methods:
         raise ValueError(f"compare_methods: reference {reference!r} is not one of the methods {methods}")
-    summary = summarise_with_ci(scores, "method", list(columns), n_boot=n_boot, seed=seed).set_index("method").loc[methods]
-    table = pd.DataFrame({"method": methods, "images": summary["n"].to_numpy(),
+    summary = summarise(scores, "method", list(columns), n_boot=n_boot, seed=seed).set_index("method").loc[methods]
+    table = pd.DataFrame({"method": methods, "images": scores.groupby("method").size().loc[methods].to_numpy(),
                           "empty masks": scores.groupby("method")["empty"].sum().loc[methods].to_numpy(),
                           **{c: summary[c].to_numpy() for c in columns}})
     if "dice" in columns:
-        table["dice low"], table["dice high"] = summary["dice_low"].to_numpy(), summary["dice_high"].to_numpy()
+        table["dice low"], table["dice high"] = summary["dice low"].to_numpy(), summary["dice high"].to_numpy()
     if reference is not None:
         dice = scores.pivot(index="image", columns="method", values="dice")
         if dice.isna().any().any():

@@ -41,7 +41,7 @@ def test_rows_with_ci():
     import pandas as pd
 
     table = pd.DataFrame({"model": ["a", "b"], "class": ["all", "hem"], "value": [0.9123, 0.5],
-                          "ci_low": [0.85, 0.4], "ci_high": [0.95, 0.6], "paper": [0.94, float("nan")]})
+                          "value low": [0.85, 0.4], "value high": [0.95, 0.6], "paper": [0.94, float("nan")]})
     assert report.rows_with_ci(table, "value", "model") == "a 0.912 [0.850, 0.950] (paper 0.940); b 0.500 [0.400, 0.600]"
     assert report.rows_with_ci(table.drop(columns="paper"), "value", ["model", "class"], digits=2) == \
         "a all 0.91 [0.85, 0.95]; b hem 0.50 [0.40, 0.60]"
