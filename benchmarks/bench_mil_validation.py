@@ -21,11 +21,12 @@ from __future__ import annotations
 import argparse
 import time
 import warnings
+from functools import partial
 
 import numpy as np
 import torch
 
-from leukutils import config, features, patients
+from leukutils import config, features, inference, patients, train
 from leukutils.data import bags, readers, synth
 from leukutils.data.sources import open_dataset
 from leukutils.models.weights import PretrainedWeightsUnavailable
@@ -78,7 +79,7 @@ def main() -> None:
     warnings.simplefilter("ignore", PretrainedWeightsUnavailable)
     seed = args.seed
     config.seed_everything(seed)  # as the notebook's set-up does before training its detector
-    detector, _, _, _ = patients.train_detector(
+    detector, _ = train.train_detector(
         open_dataset("bccd", n_images=32, seed=seed, **SMEAR), ["WBC"], epochs=10, lr=0.002, seed=seed, arch="small",
         weights="imagenet", min_size=128, max_size=171, anchor_sizes=[12, 18, 24, 32, 48])
     pool = open_dataset("patients", n_patients=40, smears_per_patient=4, seed=seed + 2, cells_per_smear=(6, 10),
@@ -86,11 +87,12 @@ def main() -> None:
     crops, is_blast, _ = bags.cell_pool_from_records(pool, readers.load_image, size=64, blast_names=synth.BLAST_TYPES)
     views = bags.augment_cells(crops, n_views=4, seed=seed)
     normal_pool, blast_pool = np.flatnonzero(~is_blast), np.flatnonzero(is_blast)
+    find_cells = partial(inference.detect, detector, score_threshold=0.5)
     cohorts = {}
     for fraction in ((0.02, 0.25), (0.1, 0.5)):  # the last one is the notebook's, used for the schedules
         records = cohort(fraction, seed)
-        cohorts[fraction] = patients.detected_bags(detector, records, {r.subject: int(r.label == "ALL") for r in records},
-                                                   crop_size=64, score_threshold=0.5, blast_names=synth.BLAST_TYPES)[0]
+        cohorts[fraction] = bags.detected_bags(records, {r.subject: int(r.label == "ALL") for r in records}, find_cells,
+                                               crop_size=64, blast_names=synth.BLAST_TYPES)[0]
     results = {name: [] for name in SCHEDULES}
     for encoder_seed in args.encoder_seeds:
         encoder = features.CellEncoder("alexnet", weights="imagenet", input_size=64, layer="pool", seed=encoder_seed)

@@ -25,7 +25,6 @@ ratio is measured within one run.
 from __future__ import annotations
 
 import argparse
-import ast
 import math
 import sys
 import time
@@ -33,13 +32,6 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-
-
-def notebook_defaults(notebook: Path) -> dict:
-    """The default profile's parameter values: the literals of the notebook's parameters cell."""
-    import papermill as pm
-
-    return {name: ast.literal_eval(spec["default"]) for name, spec in pm.inspect_notebook(str(notebook)).items()}
 
 
 def plain_loop(model, train_set, val_set, p: dict) -> tuple[list[float], list[float]]:
@@ -95,7 +87,8 @@ def main() -> None:
     import numpy as np
     import torch
 
-    from leukutils import config, predict, preprocess, train
+    from leukutils import config, inference, preprocess, train
+    from leukutils.parameters import notebook_defaults
     from leukutils.data import splits
     from leukutils.data.sources import open_dataset
     from leukutils.data.torch_datasets import (ImageDataset, TensorImageDataset, binary_labels, stack_images,
@@ -136,7 +129,7 @@ def main() -> None:
                                            channels_last=fast, fused=fast, progress=False)
             losses, accuracies = list(history["train_loss"]), list(history["val_accuracy"])
         wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
-        probabilities = predict.classify(model, test_set)[1]
+        probabilities = inference.classify(model, test_set)[1]
         test_labels = labels[parts[2]]
         results[path] = dict(wall=wall, cpu=cpu, losses=np.array(losses), accuracies=np.array(accuracies),
                              probabilities=probabilities, test=(probabilities.argmax(1) == test_labels).mean())

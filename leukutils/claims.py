@@ -1,109 +1,111 @@
 """Tests of the papers' central claims (notebook 04): CAMs scored against ground-truth masks, sanity
 checks by cascading randomisation, split leakage, and shortcut cues.
 
-Localisation scores come from Quantus (relevance mass accuracy, pointing game, AUC); CAMs from
-pytorch-grad-cam through :mod:`leukutils.explain`. The functions are small and work on arrays:
-(n, H, W) maps and masks, (n, H, W, 3) uint8 images.
+The steps of notebook 04, as functions on arrays ((n, H, W, 3) uint8 images, (n, H, W) bool masks, (n,)
+labels) that return tables: the classifier every test trains (:class:`StandardCNNRecipe`), CAMs against
+ground truth (:func:`localisation_table`, on :mod:`leukutils.localisation`), the sanity checks
+(:func:`sanity_check_rows`), image- against subject-level splits (:func:`split_leakage_runs`), a shortcut
+cue and three models that meet it (:func:`crop_field_scores`, :func:`per_field_table`,
+:func:`cue_attention`, :func:`mr_ssim_of_models`; cues from :mod:`leukutils.shortcuts`), the tint and
+scale bar of real fields (:func:`tint_and_scale_bar`) and the verdict an interval implies (:func:`verdict`).
+The verdicts and sentences built from these tables are :mod:`leukutils.findings`'.
 """
 from __future__ import annotations
 
 import copy
-import warnings
-from typing import Callable, Iterator, Mapping, Sequence
+from typing import Iterator, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 import torch
-from scipy import ndimage
 from torch import nn
 
-from .data.synth import cues
-from .metrics import summarise_with_ci
+from . import config, explain, inference, localisation, metrics, segment, shortcuts, train
+from .data import splits
+from .data.torch_datasets import TensorImageDataset, resize_image, resize_mask, to_tensor
+from .models.classifiers import StandardCNN
+from .segment import cell_masks  # noqa: F401  (notebook 01 calls claims.cell_masks; its home is segment)
+from .shortcuts import equalise_tints  # noqa: F401  (notebook 01 calls claims.equalise_tints; its home is shortcuts)
 
-LOCALISATION_METRICS = ("relevance mass", "pointing game", "AUC")
-
-
-def _quantus_metrics() -> dict[str, Callable]:
-    import quantus  # imported here: Quantus is slow to import and only notebook 04 needs it
-
-    options = dict(disable_warnings=True, display_progressbar=False)
-    return {"relevance mass": quantus.RelevanceMassAccuracy(**options),
-            "pointing game": quantus.PointingGame(**options),
-            "AUC": quantus.AUC(**options)}
-
-
-def localisation_scores(maps: np.ndarray, masks: np.ndarray) -> pd.DataFrame:
-    """Quantus' localisation metrics of each map against its ground-truth mask.
-
-    Parameters
-    ----------
-    maps : (n, H, W) non-negative float attribution maps (CAMs, baselines).
-    masks : (n, H, W) bool ground truth: where the evidence for the explained class lies.
-
-    Returns
-    -------
-    DataFrame with one row per image and the columns of :data:`LOCALISATION_METRICS`:
-    ``relevance mass`` (share of the map's sum inside the mask; Arras et al. 2022), ``pointing game``
-    (1 when the map's maximum lies in the mask; Zhang et al. 2018) and ``AUC`` (ROC AUC of the map's
-    values as a score for mask membership; Fawcett 2006). A map that is constant, or an image whose
-    mask is empty, scores NaN (no location to judge).
-    """
-    maps, masks = np.asarray(maps, np.float32), np.asarray(masks, bool)
-    if maps.ndim != 3 or maps.shape != masks.shape:
-        raise ValueError(f"localisation_scores: need (n, H, W) maps and masks of one shape, got {maps.shape} "
-                         f"and {masks.shape}")
-    if (maps < 0).any():
-        raise ValueError("localisation_scores: maps must be non-negative (CAMs after ReLU, or shifted baselines)")
-    scores = pd.DataFrame(np.nan, index=range(len(maps)), columns=list(LOCALISATION_METRICS))
-    ok = masks.any(axis=(1, 2)) & ~masks.all(axis=(1, 2)) & (np.ptp(maps, axis=(1, 2)) > 0)
-    if not ok.any():
-        return scores
-    a, s = maps[ok][:, None], masks[ok][:, None].astype(np.float32)
-    x, y = np.zeros_like(a), np.zeros(int(ok.sum()), np.int64)  # Quantus wants inputs; localisation ignores them
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        for name, metric in _quantus_metrics().items():
-            scores.loc[ok, name] = np.asarray(metric(model=None, x_batch=x, y_batch=y, a_batch=a, s_batch=s,
-                                                     channel_first=True), np.float64)
-    return scores
-
-
-def baseline_maps(n: int, shape: tuple[int, int], seed: int = 0) -> dict[str, np.ndarray]:
-    """Two explanations that know nothing about the image, as floors for the localisation scores:
-    ``random`` (uniform noise, seeded) and ``centred Gaussian`` (σ a quarter of the shorter side).
-    Returns name → (n, H, W) float32 maps in [0, 1]."""
-    h, w = shape
-    yy, xx = np.mgrid[:h, :w]
-    sigma = min(h, w) / 4
-    gaussian = np.exp(-(((yy - (h - 1) / 2) ** 2 + (xx - (w - 1) / 2) ** 2) / (2 * sigma ** 2))).astype(np.float32)
-    noise = np.random.default_rng(seed).uniform(size=(n, h, w)).astype(np.float32)
-    return {"random": noise, "centred Gaussian": np.repeat(gaussian[None], n, axis=0)}
-
-
-def marked_components(mask: np.ndarray, centres: np.ndarray) -> np.ndarray:
-    """The connected regions of ``mask`` ((H, W) bool) that hold at least one of ``centres`` ((k, 2)
-    ``x, y`` pixels), e.g. the nuclei of the annotated blasts among all nuclei of a field."""
-    labels, _ = ndimage.label(np.asarray(mask, bool))
-    h, w = labels.shape
-    xy = np.round(np.asarray(centres, np.float64).reshape(-1, 2)).astype(int)
-    xy = xy[(xy[:, 0] >= 0) & (xy[:, 0] < w) & (xy[:, 1] >= 0) & (xy[:, 1] < h)]
-    keep = np.setdiff1d(np.unique(labels[xy[:, 1], xy[:, 0]]), [0])
-    return np.isin(labels, keep)
-
-
-def summarise(table: pd.DataFrame, by: str | list[str], columns: Sequence[str], n_boot: int = 1000,
-              seed: int = 0) -> pd.DataFrame:
-    """:func:`leukutils.metrics.summarise_with_ci` with groups in order of first appearance, the interval
-    columns named ``<column> low`` / ``<column> high``, and ``n`` last: the rows with a value in any column."""
-    by, columns = ([by] if isinstance(by, str) else list(by)), list(columns)
-    out = table[by].drop_duplicates().merge(summarise_with_ci(table, by, columns, n_boot=n_boot, seed=seed), on=by)
-    out = out.rename(columns={f"{c}_{end}": f"{c} {end}" for c in columns for end in ("low", "high")})
-    out["n"] = table.groupby(by, sort=False)[columns].apply(lambda g: int(g.notna().any(axis=1).sum())).to_numpy()
-    return out[[c for c in out if c != "n"] + ["n"]]
+#: The per-field columns of the sanity checks (X-T2), in the order of the table.
+SANITY_COLUMNS = ("MR-SSIM", "SSIM to trained Grad-CAM", "Grad-CAM relevance mass", "Grad-CAM pointing game")
 
 
 # --------------------------------------------------------------------------------------------------
-# Sanity checks (Adebayo et al. 2018): cascading randomisation
+# The classifier every test trains
+# --------------------------------------------------------------------------------------------------
+def image_batch(images: Sequence[np.ndarray]) -> torch.Tensor:
+    """(n, H, W, 3) uint8 images → the (n, 3, H, W) float tensor a classifier (and a CAM) takes."""
+    return torch.stack([to_tensor(image) for image in images])
+
+
+class StandardCNNRecipe:
+    """Paper 1's Standard_CNN at ``widths``, trained from random weights with one-cycle Adam, best weights
+    by validation loss: ``fit = StandardCNNRecipe(widths, epochs=8, lr=3e-3, batch_size=32, device=dev)``,
+    then ``model = fit(images, labels, train_rows, val_rows)``.
+
+    ``images``: (n, H, W, 3) uint8; ``labels``: (n,) int 0 … k-1 (k = ``labels.max() + 1`` classes);
+    ``train_rows``, ``val_rows``: indices into both. ``seed`` and ``epochs`` of a call override the
+    recipe's. Returns the trained model in eval mode.
+    """
+
+    def __init__(self, widths: Sequence[int], *, epochs: int, lr: float, batch_size: int,
+                 device: torch.device | str = "cpu", seed: int = 0):
+        self.widths, self.epochs, self.lr, self.batch_size = tuple(widths), epochs, lr, batch_size
+        self.device, self.seed = device, seed
+
+    def __call__(self, images: np.ndarray, labels: np.ndarray, train_rows: np.ndarray, val_rows: np.ndarray,
+                 seed: int | None = None, epochs: int | None = None) -> nn.Module:
+        seed = self.seed if seed is None else seed
+        x, y = image_batch(images), np.asarray(labels)
+        config.seed_everything(seed)
+        model = StandardCNN(int(y.max()) + 1, widths=self.widths)
+        train.fit_classifier(model, TensorImageDataset(x[train_rows], y[train_rows]),
+                             TensorImageDataset(x[val_rows], y[val_rows]), epochs=self.epochs if epochs is None else epochs,
+                             lr=self.lr, batch_size=self.batch_size, one_cycle=True, channels_last=True, fused=True,
+                             device=self.device, seed=seed, progress=False)
+        return model.eval()
+
+
+def class_probabilities(model: nn.Module, images: np.ndarray, device: torch.device | str = "cpu") -> np.ndarray:
+    """(n, k) class probabilities of ``model`` for (n, H, W, 3) uint8 ``images``."""
+    dataset = TensorImageDataset(image_batch(images), np.zeros(len(images), np.int64))
+    return inference.classify(model, dataset, device)[1]
+
+
+def probability_of_all(model: nn.Module, images: np.ndarray, device: torch.device | str = "cpu") -> np.ndarray:
+    """(n,) probability of class 1 (ALL) of a binary classifier for (n, H, W, 3) uint8 ``images``."""
+    return class_probabilities(model, images, device)[:, 1]
+
+
+def correct_predictions(model: nn.Module, images: np.ndarray, labels: np.ndarray,
+                        device: torch.device | str = "cpu") -> np.ndarray:
+    """(n,) bool: whether ``model`` classifies each image as ``labels`` says (binary: probability of
+    class 1 above 0.5; more classes: the most probable one)."""
+    probabilities = class_probabilities(model, images, device)
+    predicted = probabilities[:, 1] > 0.5 if probabilities.shape[1] == 2 else probabilities.argmax(1)
+    return predicted == np.asarray(labels)
+
+
+# --------------------------------------------------------------------------------------------------
+# CAMs against ground truth (X-T1)
+# --------------------------------------------------------------------------------------------------
+def localisation_table(model: nn.Module, images: np.ndarray, masks: np.ndarray, methods: Sequence[str],
+                       n_boot: int = 1000, seed: int = 0) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
+    """CAMs of ``methods`` and the two baselines (:func:`leukutils.localisation.baseline_maps`) of
+    ``images`` ((n, H, W, 3) uint8) scored against ``masks`` ((n, H, W) bool, the evidence).
+
+    Returns the table (one row per method: :data:`leukutils.localisation.LOCALISATION_METRICS` with their
+    bootstrap intervals over images, :func:`leukutils.metrics.summarise`, and ``n`` images) and the maps,
+    method → (n, H, W) float32."""
+    maps = explain.cam_maps(model, image_batch(images), methods)
+    maps.update(localisation.baseline_maps(len(images), masks.shape[1:], seed=seed))
+    scores = pd.concat([localisation.localisation_scores(m, masks).assign(method=name) for name, m in maps.items()])
+    return metrics.summarise(scores, "method", localisation.LOCALISATION_METRICS, n_boot=n_boot, seed=seed), maps
+
+
+# --------------------------------------------------------------------------------------------------
+# Sanity checks (Adebayo et al. 2018): cascading randomisation (X-T2)
 # --------------------------------------------------------------------------------------------------
 def cascading_stages(model: nn.Module) -> list[tuple[str, list[nn.Module]]]:
     """The layers of a :class:`~leukutils.models.classifiers.StandardCNN`, or of any model with a
@@ -145,126 +147,195 @@ def cascading_randomisation(model: nn.Module, stages: Sequence[tuple[str, Sequen
         yield f"random to {stage}", randomised
 
 
+
+def _grad_and_score(model: nn.Module, images: torch.Tensor) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Grad-CAM and fast Score-CAM of ``images`` ((n, 3, H, W)) and their (n,) MR-SSIM."""
+    grad = explain.cam_heatmaps(model, images, method="gradcam")
+    score = explain.cam_heatmaps(model, images, method="fast_scorecam")
+    return grad, score, np.array([explain.mr_ssim(g, s) for g, s in zip(grad, score)])
+
+
+def _stage_rows(stage: str, grad: np.ndarray, mr_ssim: np.ndarray | float, trained: np.ndarray,
+                masks: np.ndarray) -> pd.DataFrame:
+    located = localisation.localisation_scores(grad, masks)
+    return pd.DataFrame({"stage": stage, "MR-SSIM": mr_ssim,
+                         "SSIM to trained Grad-CAM": [explain.mr_ssim(g, t) for g, t in zip(grad, trained)],
+                         **{f"Grad-CAM {k}": located[k].to_numpy() for k in ("relevance mass", "pointing game")}})
+
+
+def sanity_check_rows(model: nn.Module, images: np.ndarray, masks: np.ndarray, seed: int = 0
+                      ) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
+    """Paper 1's MR-SSIM and Grad-CAM's localisation under cascading randomisation, and for the class the
+    model did not predict (class 0, ``healthy``, on ALL fields).
+
+    Parameters
+    ----------
+    model : a trained binary :class:`~leukutils.models.classifiers.StandardCNN`.
+    images : (n, H, W, 3) uint8 fields of class 1; masks : (n, H, W) bool evidence (blast nuclei).
+    seed : seed of the re-initialisation (:func:`cascading_randomisation`).
+
+    Returns
+    -------
+    One row per field and stage (``trained``, ``random to classifier`` … ``random to block 1``, then
+    ``trained, class healthy``) with ``stage`` and :data:`SANITY_COLUMNS` (``MR-SSIM``: Grad-CAM against
+    fast Score-CAM; ``SSIM to trained Grad-CAM``: Adebayo et al.'s measure; NaN MR-SSIM for the wrong
+    class), and the Grad-CAMs, stage → (n, H, W) (the wrong class under ``class healthy``).
+    """
+    batch, rows, maps = image_batch(images), [], {}
+    for stage, randomised in cascading_randomisation(model, seed=seed):
+        grad, _, mr_ssim = _grad_and_score(randomised, batch)
+        maps[stage] = grad
+        rows.append(_stage_rows(stage, grad, mr_ssim, maps["trained"], masks))
+    wrong = explain.cam_heatmaps(model, batch, method="gradcam", targets=[0] * len(batch))
+    rows.append(_stage_rows("trained, class healthy", wrong, np.nan, maps["trained"], masks))
+    maps["class healthy"] = wrong
+    return pd.concat(rows), maps
+
+
 # --------------------------------------------------------------------------------------------------
-# Shortcut cues
+# Image-level against subject-level split (X-T3)
 # --------------------------------------------------------------------------------------------------
-def cue_region(kind: str, shape: tuple[int, int], n_classes: int = 2) -> np.ndarray:
-    """(H, W) bool: where ``synth.cues.apply_cue`` draws cue ``kind`` (for any cue class) on an image of
-    ``shape``; derived by drawing it, so it follows the cue's geometry wherever that is defined."""
-    region = np.zeros(shape, bool)
-    for cue in range(1, n_classes):
-        grey = np.full((*shape, 3), 128, np.uint8)
-        region |= (cues.apply_cue(grey, kind, cue, n_classes) != grey).any(axis=2)
-    return region
+def split_leakage_runs(images: np.ndarray, labels: np.ndarray, subjects: np.ndarray, seeds: Sequence[int],
+                       fit: StandardCNNRecipe, epochs: int | None = None, device: torch.device | str = "cpu"
+                       ) -> pd.DataFrame:
+    """Per seed, a 60/20/20 split of the cells by image and one by subject, a model ``fit`` on each, and
+    its test accuracy and AUC.
+
+    ``images``: (n, H, W, 3) uint8 cells; ``labels``: (n,) 0/1; ``subjects``: (n,) subject id per cell.
+    Returns one row per (seed, split): ``split`` (``image-level``, ``subject-level``), ``seed``,
+    ``accuracy``, ``AUC``, ``test subjects seen in training`` and ``test cells``."""
+    rows = []
+    for model_seed in seeds:
+        for split, groups in (("image-level", None), ("subject-level", subjects)):
+            tr, va, te = splits.holdout_split(labels, groups, fractions=(0.6, 0.2, 0.2), seed=model_seed)
+            p = probability_of_all(fit(images, labels, tr, va, seed=model_seed, epochs=epochs), images[te], device)
+            rows.append({"split": split, "seed": model_seed, "accuracy": np.mean((p > 0.5) == labels[te]),
+                         "AUC": metrics.classification_metrics(labels[te], p > 0.5, p)["auc"],
+                         "test subjects seen in training": len(set(subjects[te]) & set(subjects[tr])),
+                         "test cells": len(te)})
+    return pd.DataFrame(rows)
 
 
-def with_cue(images: np.ndarray, cue_classes: Sequence[int], kind: str, n_classes: int = 2) -> np.ndarray:
-    """``images`` ((n, H, W, 3) uint8) with cue ``kind`` drawn for each image's cue class (0: none)."""
-    return np.stack([cues.apply_cue(image, kind, int(c), n_classes) for image, c in zip(images, cue_classes)])
+# --------------------------------------------------------------------------------------------------
+# A shortcut cue, and three models that meet it (X-T4)
+# --------------------------------------------------------------------------------------------------
+def crop_field_scores(model: nn.Module, fields: Sequence[np.ndarray], masks: Sequence[np.ndarray], crop_size: int,
+                      device: torch.device | str = "cpu") -> np.ndarray:
+    """Paper 2's rule on fields: the cell-crop model's probability of ALL of each crop around a nucleus
+    (:func:`leukutils.segment.crops_of_fields`), the largest per field (:func:`leukutils.metrics.bag_scores`).
+    ``fields``: (n, H, W, 3) uint8, ``masks``: (n, H, W) bool nuclei. Returns (n,) float."""
+    crops, field = segment.crops_of_fields(fields, masks, crop_size)
+    return metrics.bag_scores(probability_of_all(model, crops, device), field, len(fields))
 
 
-def cue_classes(labels: Sequence[int], rate: float, seed: int = 0, n_classes: int = 2) -> np.ndarray:
-    """The cue class of each image: its label with probability ``rate``, else a uniformly drawn class
-    (``synth.cues.cue_class``). ``rate`` 1: a perfect shortcut; 0: a cue independent of the label."""
-    rng = np.random.default_rng(seed)
-    return np.array([cues.cue_class(rng, int(label), n_classes, rate) for label in labels], np.int64)
+def fit_crop_model(fit: StandardCNNRecipe, fields: np.ndarray, masks: Sequence[np.ndarray], labels: np.ndarray,
+                   train_rows: np.ndarray, val_rows: np.ndarray, crop_size: int,
+                   device: torch.device | str = "cpu") -> tuple[nn.Module, float, int]:
+    """A cell-crop model in paper 2's manner: a CNN ``fit`` on the crops around each nucleus of the fields
+    ``train_rows`` (validated on those of ``val_rows``), each crop labelled with its field's label, and the
+    threshold on :func:`crop_field_scores` that classifies the validation fields best
+    (:func:`leukutils.metrics.best_threshold`). Returns the model, the threshold and the number of
+    training crops."""
+    def crops_of(rows):
+        return segment.crops_of_fields([fields[i] for i in rows], [masks[i] for i in rows], crop_size)
+
+    (train_crops, train_field), (val_crops, val_field) = crops_of(train_rows), crops_of(val_rows)
+    crop_labels = np.concatenate([labels[train_rows][train_field], labels[val_rows][val_field]])
+    model = fit(np.concatenate([train_crops, val_crops]), crop_labels, np.arange(len(train_crops)),
+                len(train_crops) + np.arange(len(val_crops)))
+    val_scores = crop_field_scores(model, [fields[i] for i in val_rows], [masks[i] for i in val_rows], crop_size, device)
+    return model, metrics.best_threshold(val_scores, labels[val_rows]), len(train_crops)
 
 
-def background_colour(image: np.ndarray, background: np.ndarray) -> np.ndarray:
-    """Median RGB of the ``background`` pixels ((H, W) bool) of ``image`` ((H, W, 3) uint8): the tint of
-    a smear's empty glass. Returns (3,) float; the whole image's median when ``background`` is empty."""
-    pixels = image[np.asarray(background, bool)]
-    return np.median(pixels if len(pixels) else image.reshape(-1, 3), axis=0).astype(np.float64)
+def per_field_table(predicted: Mapping[tuple[str, str], np.ndarray], truth: np.ndarray, fields: np.ndarray,
+                    **columns) -> pd.DataFrame:
+    """One row per (model, test cue, field): ``accuracy`` 1.0 when the prediction is right, else 0.0.
+    ``predicted``: (model, test cue) → (n,) predicted labels of the fields ``fields`` ((n,) their
+    indices), whose labels are ``truth``; ``columns``: constant columns put first (e.g. ``data=...``).
+    :func:`leukutils.metrics.summarise` of it by ``["model", "test cue"]`` gives each accuracy with its
+    bootstrap interval over fields; its rows, paired by field, the differences of :mod:`leukutils.findings`."""
+    return pd.DataFrame([{**columns, "model": model, "test cue": cue, "field": int(field), "accuracy": float(ok)}
+                         for (model, cue), guess in predicted.items()
+                         for field, ok in zip(fields, np.asarray(guess) == np.asarray(truth))])
 
 
-def equalise_background(image: np.ndarray, background: np.ndarray, reference: np.ndarray) -> np.ndarray:
-    """``image`` with its background tint moved to ``reference`` ((3,) RGB): each channel multiplied by
-    reference / the image's own background median (a von Kries white balance on the glass). Applied to
-    every image of a set with one reference, it removes a tint that differs between classes while
-    keeping each image's contrast. Returns (H, W, 3) uint8."""
-    gain = np.asarray(reference, np.float64) / np.maximum(background_colour(image, background), 1.0)
-    return np.clip(image.astype(np.float64) * gain, 0, 255).round().astype(np.uint8)
+def cue_attention(maps: Mapping[str, np.ndarray], region: np.ndarray, near: int = 8) -> pd.DataFrame:
+    """Where each model's CAMs look with a cue: ``maps`` model → (n, H, W) maps of fields that carry the
+    cue in ``region`` ((H, W) bool). Returns one row per model (index ``model``): ``Grad-CAM mass on the
+    mark`` (mean :func:`~leukutils.localisation.relevance_mass` on the region) and ``Grad-CAM peak near
+    the mark`` (share of maps whose maximum lies within ``near`` px of it: the pointing game)."""
+    rows = {}
+    for name, m in maps.items():
+        close = np.broadcast_to(segment.dilate_mask(region, near), m.shape)
+        rows[name] = {"Grad-CAM mass on the mark": np.nanmean(localisation.relevance_mass(m, np.broadcast_to(region, m.shape))),
+                      "Grad-CAM peak near the mark": localisation.localisation_scores(m, close)["pointing game"].mean()}
+    return pd.DataFrame.from_dict(rows, orient="index").rename_axis("model")
 
 
-def cell_masks(images: Sequence[np.ndarray], margin: int = 6, **segment_options) -> np.ndarray:
-    """Where the cells of smear fields lie: paper 3's handcrafted nuclei (``segment.segment_nuclei`` with
-    ``segment_options``) dilated by ``margin`` px to take in their cytoplasm. (n, H, W) bool."""
-    from . import segment
-
-    return np.stack([segment.dilate_mask(segment.segment_nuclei(image, **segment_options), margin) for image in images])
-
-
-def equalise_tints(images: Sequence[np.ndarray], cells: np.ndarray, reference_rows: Sequence[int] | None = None
-                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Every field's background (outside ``cells``) moved to one reference tint: the median background
-    colour of the fields ``reference_rows`` (e.g. the training split; default all), so that the glass no
-    longer tells the classes apart. Returns the equalised (n, H, W, 3) uint8 fields, each field's own
-    background colour (n, 3) and the reference (3,)."""
-    tints = np.stack([background_colour(image, ~cell) for image, cell in zip(images, cells)])
-    reference = np.median(tints[slice(None) if reference_rows is None else np.asarray(reference_rows)], axis=0)
-    equalised = np.stack([equalise_background(image, ~cell, reference) for image, cell in zip(images, cells)])
-    return equalised, tints, reference
+def mr_ssim_of_models(models: Mapping[str, nn.Module], images: np.ndarray) -> pd.DataFrame:
+    """Paper 1's MR-SSIM (Grad-CAM against fast Score-CAM) of each model on the same (n, H, W, 3) uint8
+    images: one row per image, one column ``<model> MR-SSIM`` per model (NaN for a constant map)."""
+    batch = image_batch(images)
+    return pd.DataFrame({f"{name} MR-SSIM": _grad_and_score(model, batch)[2] for name, model in models.items()})
 
 
-def mask_corner(image: np.ndarray, size: tuple[int, int], colour: np.ndarray) -> np.ndarray:
-    """``image`` with its bottom-right ``size`` = (height, width) px filled with ``colour`` (e.g. its
-    background colour): hides a scale bar drawn there. Returns a copy."""
-    out = image.copy()
-    h, w = size
-    out[out.shape[0] - h:, out.shape[1] - w:] = np.asarray(colour).round().astype(out.dtype)
-    return out
+# --------------------------------------------------------------------------------------------------
+# Real fields: background tint and scale bar (X-T4, Aria)
+# --------------------------------------------------------------------------------------------------
+def tint_and_scale_bar(fields: np.ndarray, labels: np.ndarray, rows: tuple[np.ndarray, np.ndarray, np.ndarray],
+                       fit: StandardCNNRecipe, *, cell_margin: int, corner: tuple[int, int], size: int,
+                       epochs: int, device: torch.device | str = "cpu", n_boot: int = 1000, seed: int = 0
+                       ) -> tuple[pd.DataFrame, pd.DataFrame, np.ndarray]:
+    """A classifier of real fields trained as given, tested as given, with the background tint equalised
+    across classes (:func:`leukutils.shortcuts.equalise_tints`, the training fields' median tint), with the
+    scale-bar corner filled with the background colour (:func:`leukutils.shortcuts.mask_corner`), and both.
+
+    Parameters
+    ----------
+    fields : (n, H, W, 3) uint8 fields at full size; labels : (n,) 0/1.
+    rows : the (train, validation, test) indices.
+    fit : the recipe of the classifier, trained ``epochs`` on the fields resized to ``size`` px.
+    cell_margin : px at full size by which the handcrafted nuclei are dilated to cover their cells
+        (:func:`leukutils.segment.cell_masks`); the rest is the background.
+    corner : (height, width) px at full size of the bottom-right corner that holds the scale bar.
+
+    Returns
+    -------
+    The table (one row per test condition: ``accuracy`` with its bootstrap interval, ``accuracy minus as
+    given`` with its paired interval, ``n`` test fields; the Grad-CAM masses on the cells and the corner
+    with their area shares), the per-field table (:func:`per_field_table`) and the (n, 3) background
+    colour of each field.
+    """
+    train_rows, val_rows, test_rows = rows
+    cells = segment.cell_masks(fields, cell_margin)
+    equalised, tints, reference = shortcuts.equalise_tints(fields, cells, reference_rows=train_rows)
+    variants = {"as given": fields, "tint equalised": equalised,
+                "scale bar masked": np.stack([shortcuts.mask_corner(i, corner, c) for i, c in zip(fields, tints)]),
+                "tint equalised, scale bar masked": np.stack([shortcuts.mask_corner(i, corner, reference) for i in equalised])}
+    inputs = {name: np.stack([resize_image(i, size) for i in images]) for name, images in variants.items()}
+    model = fit(inputs["as given"], labels, train_rows, val_rows, epochs=epochs)
+    correct = {name: correct_predictions(model, images[test_rows], labels[test_rows], device) for name, images in inputs.items()}
+    maps = explain.cam_heatmaps(model, image_batch(inputs["as given"][test_rows]), method="gradcam")
+    cells_small = np.stack([resize_mask(m, size) for m in cells[test_rows]])
+    corner_small = np.broadcast_to(resize_mask(shortcuts.corner_region(fields.shape[1:3], corner), size), cells_small.shape)
+    ci = dict(n_boot=n_boot, seed=seed)
+    table = pd.DataFrame([{"data": "Aria", "model": "Standard_CNN/2 (Benign vs ALL)", "test cue": name,
+                           **dict(zip(["accuracy", "accuracy low", "accuracy high"], metrics.mean_ci(ok, **ci))),
+                           **dict(zip(["accuracy minus as given", *metrics.interval_columns("accuracy minus as given")],
+                                      metrics.paired_difference_ci(ok, correct["as given"], **ci))),
+                           "n": len(ok)} for name, ok in correct.items()])
+    table["Grad-CAM mass on cells"] = np.nanmean(localisation.relevance_mass(maps, cells_small))
+    table["cell area share"] = cells_small.mean()
+    table["Grad-CAM mass on the scale-bar corner"] = np.nanmean(localisation.relevance_mass(maps, corner_small))
+    table["mark area share"], table["seeds"] = corner_small[0].mean(), 1
+    fields_table = per_field_table({("Standard_CNN/2 (Benign vs ALL)", name): ok for name, ok in correct.items()},
+                                   np.ones(len(test_rows), bool), test_rows, data="Aria")
+    return table, fields_table, tints
 
 
-def nucleus_crops(image: np.ndarray, mask: np.ndarray, size: int, min_area: int = 1) -> np.ndarray:
-    """Square crops of ``size`` px centred on each connected region of ``mask`` (nuclei), the image
-    mirror-padded at its borders. Returns (k, size, size, 3) uint8, k the number of regions of at least
-    ``min_area`` pixels (possibly 0)."""
-    labels, k = ndimage.label(np.asarray(mask, bool))
-    if k == 0:
-        return np.zeros((0, size, size, 3), np.uint8)
-    areas = ndimage.sum_labels(np.ones_like(labels), labels, range(1, k + 1))
-    centres = ndimage.center_of_mass(np.ones_like(labels), labels, range(1, k + 1))
-    half = size // 2
-    padded = np.pad(image, ((half, half), (half, half), (0, 0)), mode="reflect")
-    crops = [padded[int(round(cy)):int(round(cy)) + size, int(round(cx)):int(round(cx)) + size]
-             for (cy, cx), area in zip(centres, areas) if area >= min_area]
-    return np.stack(crops) if crops else np.zeros((0, size, size, 3), np.uint8)
-
-
-def bag_scores(crop_probability: np.ndarray, bag_of_crop: np.ndarray, n_bags: int) -> np.ndarray:
-    """The score of each bag (a field): the largest crop probability in it (0 for a bag without crops),
-    the max-pooling rule of multiple-instance learning. ``bag_of_crop``: (k,) bag index per crop."""
-    scores = np.zeros(n_bags)
-    np.maximum.at(scores, np.asarray(bag_of_crop, np.int64), np.asarray(crop_probability, np.float64))
-    return scores
-
-
-def best_threshold(scores: np.ndarray, labels: np.ndarray) -> float:
-    """The threshold on ``scores`` that classifies ``labels`` (0/1) most accurately (the midpoint
-    between neighbouring scores; the lowest such on ties); fitted on validation data."""
-    values = np.unique(scores)
-    candidates = np.concatenate([[values[0] - 1e-6], (values[:-1] + values[1:]) / 2, [values[-1] + 1e-6]])
-    accuracy = [np.mean((scores > c) == labels) for c in candidates]
-    return float(candidates[int(np.argmax(accuracy))])
-
-
-def paired_over_seeds(runs: pd.DataFrame, condition: str, columns: Sequence[str], reference: str,
-                      alpha: float = 0.05) -> pd.DataFrame:
-    """Per condition, mean ± sd and a t interval over seeds of each of ``columns`` and of its paired
-    difference from the ``reference`` condition (same seed). ``runs``: one row per (condition, seed)
-    with a ``seed`` column. Returns one row per condition with ``<column>``, ``<column> sd``,
-    ``<column> low/high``, ``<column> minus <reference>`` (and its sd, low, high) and ``seeds``."""
-    from .patients import over_seeds
-
-    base = runs[runs[condition] == reference].set_index("seed")
-    if base.empty:
-        raise ValueError(f"paired_over_seeds: no rows with {condition} == {reference!r}")
-    runs = runs.copy()
-    for column in columns:
-        runs[f"{column} minus {reference}"] = runs[column] - runs["seed"].map(base[column])
-    return over_seeds(runs, condition, list(columns) + [f"{c} minus {reference}" for c in columns], alpha=alpha)
-
-
+# --------------------------------------------------------------------------------------------------
+# Verdicts
+# --------------------------------------------------------------------------------------------------
 def verdict(low: float, high: float, holds_if_above: float = 0.0, claim_direction: int = 1) -> str:
     """``holds`` / ``does not hold`` / ``cannot be told here`` from an interval [low, high] of an effect
     whose sign decides a claim: the claim holds when the effect lies wholly above ``holds_if_above``
@@ -280,7 +351,7 @@ def verdict(low: float, high: float, holds_if_above: float = 0.0, claim_directio
     return "cannot be told here"
 
 
-__all__ = ["LOCALISATION_METRICS", "localisation_scores", "baseline_maps", "marked_components", "summarise",
-           "cascading_stages", "cascading_randomisation", "cue_region", "with_cue", "cue_classes", "background_colour",
-           "equalise_background", "cell_masks", "equalise_tints", "mask_corner", "nucleus_crops",
-           "bag_scores", "best_threshold", "paired_over_seeds", "verdict"]
+__all__ = ["SANITY_COLUMNS", "image_batch", "StandardCNNRecipe", "class_probabilities", "probability_of_all",
+           "correct_predictions", "localisation_table", "cascading_stages", "cascading_randomisation",
+           "sanity_check_rows", "split_leakage_runs", "crop_field_scores", "fit_crop_model", "per_field_table",
+           "cue_attention", "mr_ssim_of_models", "tint_and_scale_bar", "verdict"]

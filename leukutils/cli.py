@@ -6,13 +6,24 @@ import argparse
 import sys
 from pathlib import Path
 
-from . import config
+from . import apply, config, grid, model_cards, parameters, run
+from .data import registry
+from .seeds import aggregate_run
 
 
 def _reproduce(args: argparse.Namespace) -> int:
-    from . import run
+    """``leukutils reproduce``: one run of the notebooks (:func:`leukutils.run.reproduce`), or the seed grid.
 
-    params = {name: run.parse_value(value) for name, value in (args.param or [])}
+    Parameters
+    ----------
+    args : the parsed command line.
+
+    Returns
+    -------
+    int, the exit status: 0 when every notebook ran, 1 when one failed, 2 when the command or a
+    parameter is wrong (said on stderr before any notebook starts).
+    """
+    params = {name: parameters.parse_value(value) for name, value in (args.param or [])}
     if args.publish and (args.seeds or args.profile == config.DEFAULT_PROFILE):
         print(f"error: --publish publishes one run of a profile other than {config.DEFAULT_PROFILE} (whose run is "
               f"committed in place), e.g. --profile real --publish; not a seed grid", file=sys.stderr)
@@ -31,7 +42,7 @@ def _reproduce(args: argparse.Namespace) -> int:
     except run.NotebookFailed as failure:
         print(f"\nFAILED: {failure}", file=sys.stderr)
         return 1
-    except (run.UnknownNotebook, run.UnknownParameter, FileNotFoundError) as error:
+    except (ValueError, FileNotFoundError) as error:  # an unknown notebook or parameter, a bad value
         print(f"error: {error}", file=sys.stderr)
         return 2
     print(run.summary_text(summary))
@@ -40,8 +51,6 @@ def _reproduce(args: argparse.Namespace) -> int:
 
 def _reproduce_seeds(args: argparse.Namespace, params: dict) -> int:
     """``reproduce --seeds``: the run grid, here or on a Dask cluster (:mod:`leukutils.grid`)."""
-    from . import grid, run
-
     try:
         if args.seeds and args.seed is not None:
             raise ValueError("give either --seed or --seeds")
@@ -53,7 +62,7 @@ def _reproduce_seeds(args: argparse.Namespace, params: dict) -> int:
                                        params=params, data_dir=args.data_dir, device=args.device,
                                        output_root=args.output_root, resume=args.resume, cluster=args.cluster,
                                        scheduler=args.scheduler, threads=args.threads, progress=not args.quiet)
-    except (run.UnknownNotebook, run.UnknownParameter, ValueError, OSError) as error:
+    except (ValueError, OSError) as error:  # an unknown notebook or parameter, a bad value, a missing folder
         print(f"error: {error}", file=sys.stderr)
         return 2
     print(run.summary_text(summary))
@@ -66,8 +75,6 @@ def _reproduce_seeds(args: argparse.Namespace, params: dict) -> int:
 
 
 def _aggregate(args: argparse.Namespace) -> int:
-    from .seeds import aggregate_run
-
     if not any(Path(args.run_dir).glob("seed-*/tables/*.csv")):
         print(f"error: {args.run_dir} holds no seed-<k>/tables/*.csv (a run of `leukutils reproduce --seeds`)",
               file=sys.stderr)
@@ -78,8 +85,6 @@ def _aggregate(args: argparse.Namespace) -> int:
 
 
 def _data(args: argparse.Namespace) -> int:
-    from .data import registry
-
     try:
         if args.action == "list":
             table = registry.status_table(args.mirror)
@@ -128,18 +133,16 @@ def _failed_status(table, what: str) -> int:
 
 
 def _predict(args: argparse.Namespace) -> int:
-    from . import apply
-
     try:
         device = config.choose_device(args.device)
         if args.cam and not args.cam_dir:
             raise ValueError("--cam needs --cam-dir, the folder of its images")
-        model, card, transform = apply.load_classifier(args.model)
+        model, card, transform = model_cards.load_classifier(args.model)
         paths = apply.find_images(args.images)
         table = apply.predict_images(model, paths, transform, card["classes"], device=device,
                                      batch_size=args.batch_size, cam=args.cam, cam_dir=args.cam_dir,
                                      progress=not args.quiet)
-    except (apply.ModelCardError, FileNotFoundError, ValueError, KeyError, RuntimeError) as error:
+    except (model_cards.ModelCardError, FileNotFoundError, ValueError, KeyError, RuntimeError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
@@ -150,8 +153,6 @@ def _predict(args: argparse.Namespace) -> int:
 
 
 def _segment(args: argparse.Namespace) -> int:
-    from . import apply
-
     params = {name: value for name, value in (
         ("min_area", args.min_area), ("closing_size", args.closing_size), ("dilation", args.dilation),
         ("bilateral_diameter", args.bilateral_diameter), ("bilateral_sigma_colour", args.bilateral_sigma_colour),
@@ -163,7 +164,7 @@ def _segment(args: argparse.Namespace) -> int:
         unet, size = None, None
         if args.unet:
             channels = [int(c) for c in args.unet_channels.split(",")] if args.unet_channels else None
-            unet, unet_card = apply.load_unet(args.unet, channels=channels, size=args.unet_size)
+            unet, unet_card = model_cards.load_unet(args.unet, channels=channels, size=args.unet_size)
             size = unet_card["size"]
         elif args.unet_channels or args.unet_size:
             raise ValueError("--unet-channels and --unet-size describe the checkpoint given with --unet")
@@ -171,7 +172,7 @@ def _segment(args: argparse.Namespace) -> int:
         table = apply.segment_images(paths, args.out, unet=unet, unet_size=size or 128,
                                      unet_threshold=args.unet_threshold, device=device, batch_size=args.batch_size,
                                      progress=not args.quiet, **params)
-    except (apply.ModelCardError, FileNotFoundError, ValueError, RuntimeError) as error:
+    except (model_cards.ModelCardError, FileNotFoundError, ValueError, RuntimeError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     summary = Path(args.summary) if args.summary else Path(args.out) / "nuclei.csv"
@@ -187,11 +188,13 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     rep = sub.add_parser("reproduce", help="execute the notebooks with papermill and regenerate figures and tables")
-    rep.add_argument("--profile", choices=config.profiles(), default=config.DEFAULT_PROFILE,
+    rep.add_argument("--profile", choices=parameters.profiles(), default=config.DEFAULT_PROFILE,
                      help="parameter set: the notebooks' own defaults, or leukutils/profiles/<profile>/*.yaml")
     rep.add_argument("--only", action="append", help="notebook numbers, e.g. --only 01,03")
     rep.add_argument("-p", "--param", nargs=2, action="append", metavar=("NAME", "VALUE"),
-                     help="a notebook parameter (papermill), repeatable")
+                     help="a notebook parameter (papermill), repeatable; its value is checked against the "
+                     "notebook's default (type and range) before anything runs, and any -p makes the run write "
+                     "under runs/<profile>-<stamp>/")
     rep.add_argument("--data-dir", help="folder holding the real dataset for the notebooks that read one")
     rep.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
     rep.add_argument("--seed", type=int, default=None)
@@ -199,14 +202,14 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--quiet", action="store_true", help="no progress bar")
     rep.add_argument("--publish", action="store_true", help="copy the finished run into results/<profile>/ with a "
                      "provenance card per notebook and SUMMARY.md (profiles other than the default)")
-    grid = rep.add_argument_group("seeds and clusters", "run every notebook once per seed, each (notebook, seed) "
-                                  "a job, into runs/<profile>-<stamp>/seed-<k>/; the tables are aggregated over "
-                                  "seeds into tables/seeds/ there")
-    grid.add_argument("--seeds", action="append", help="seeds, e.g. --seeds 0,1,2 or --seeds 0-9")
-    grid.add_argument("--cluster", help="run the jobs on a new local Dask cluster of N worker processes: local:N")
-    grid.add_argument("--scheduler", help="run the jobs on a running Dask cluster: tcp://HOST:8786")
-    grid.add_argument("--resume", metavar="RUN_DIR", help="complete this run folder: jobs that finished there are skipped")
-    grid.add_argument("--threads", type=int, help="CPU threads per job (default: a Dask worker's share of its cores)")
+    seed_options = rep.add_argument_group("seeds and clusters", "run every notebook once per seed, each (notebook, "
+                                          "seed) a job, into runs/<profile>-<stamp>/seed-<k>/; the tables are "
+                                          "aggregated over seeds into tables/seeds/ there")
+    seed_options.add_argument("--seeds", action="append", help="seeds, e.g. --seeds 0,1,2 or --seeds 0-9")
+    seed_options.add_argument("--cluster", help="run the jobs on a new local Dask cluster of N worker processes: local:N")
+    seed_options.add_argument("--scheduler", help="run the jobs on a running Dask cluster: tcp://HOST:8786")
+    seed_options.add_argument("--resume", metavar="RUN_DIR", help="complete this run folder: jobs that finished there are skipped")
+    seed_options.add_argument("--threads", type=int, help="CPU threads per job (default: a Dask worker's share of its cores)")
     rep.set_defaults(func=_reproduce)
 
     agg = sub.add_parser("aggregate", help="aggregate the tables of a --seeds run over its seeds")

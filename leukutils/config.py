@@ -1,18 +1,20 @@
-"""Profiles, paths, seeding and device choice.
+"""Paths, seeding, device choice, the notebooks' set-up and the keys that name their saved models.
 
-A notebook's ``parameters`` cell holds the default profile's values as literals (``epochs = 2``), so
-that the notebook runs as it stands. Every other *profile* (``real``, ``paper``; see ARCHITECTURE.md)
-is a papermill parameters file per notebook, ``leukutils/profiles/<profile>/<notebook stem>.yaml``,
-holding the values that differ from the defaults; ``leukutils reproduce --profile real`` passes it as
-papermill's ``-f`` would, and ``-p`` overrides go on top (:func:`leukutils.run.notebook_parameters`).
+The base of the package: it imports none of the package's modules. A notebook's parameters (its
+parameters cell, the profiles, ``-p`` values and their checks) are :mod:`leukutils.parameters`'s.
 """
 from __future__ import annotations
 
+import ast
+import hashlib
+import json
 import os
 import random
+import warnings
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, Collection
 
 import numpy as np
 
@@ -53,59 +55,21 @@ def mirror_dir(mirror: str | os.PathLike | None = None) -> Path | None:
     return Path(value).expanduser().resolve()
 
 
-def profiles() -> list[str]:
-    """Profile names: the default one, then one per folder of parameter files under ``profiles/``."""
-    return [DEFAULT_PROFILE] + sorted(p.name for p in PROFILE_DIR.iterdir() if p.is_dir() and not p.name.startswith("_"))
+def run_folder(profile: str, root: str | os.PathLike | None = None, stamp: str | None = None) -> Path:
+    """A new run folder, ``<root>/<profile>-<stamp>``: where a run other than the committed default one writes.
 
+    Parameters
+    ----------
+    profile : the run's profile.
+    root : the folder of run folders (default ``runs/``, git-ignored).
+    stamp : the folder's time stamp (default: now, UTC, ``YYYYmmdd-HHMMSS``).
 
-def check_profile(profile: str) -> str:
-    """``profile`` if it exists, else a ValueError naming the profiles there are."""
-    if profile not in profiles():
-        raise ValueError(f"unknown profile {profile!r}; choose one of {', '.join(profiles())}")
-    return profile
-
-
-def profile_file(notebook: str | os.PathLike, profile: str) -> Path | None:
-    """The papermill parameters file of ``notebook`` (a path or stem, ``"01_dual_cam"``) under ``profile``;
-    None for the default profile, whose values are the notebook's own parameters cell."""
-    check_profile(profile)
-    if profile == DEFAULT_PROFILE:
-        return None
-    return PROFILE_DIR / profile / f"{Path(notebook).stem}.yaml"
-
-
-def profile_parameters(notebook: str | os.PathLike, profile: str) -> dict[str, Any]:
-    """The values ``profile`` sets for ``notebook``, read from its parameters file ({} for the default
-    profile). A missing file is an error naming the file to write."""
-    import yaml
-
-    path = profile_file(notebook, profile)
-    if path is None:
-        return {}
-    if not path.is_file():
-        raise FileNotFoundError(f"profile {profile!r} has no parameters file for {Path(notebook).stem}: "
-                                f"expected {path} (a YAML mapping of parameter names to values, {{}} for none)")
-    with path.open() as handle:
-        values = yaml.safe_load(handle) or {}
-    if not isinstance(values, dict):
-        raise ValueError(f"{path}: a parameters file must be a YAML mapping of names to values")
-    return values
-
-
-def notebook_parameters(notebook: str, namespace: dict[str, Any]) -> dict[str, Any]:
-    """The values of a notebook's parameters, read from its namespace after the parameters cell (and
-    papermill's injected one) ran: ``parameters = config.notebook_parameters("01_dual_cam", globals())``.
-
-    The names are those of the parameters cell of ``notebooks/<notebook>.ipynb``; the dict is what a
-    model card or a run key records.
+    Returns
+    -------
+    Path, absolute (not created here).
     """
-    from .run import notebook_parameter_names
-
-    names = notebook_parameter_names(NOTEBOOKS_DIR / f"{notebook}.ipynb")
-    missing = [name for name in names if name not in namespace]
-    if missing:
-        raise NameError(f"{notebook}: parameters {missing} are not defined; run the parameters cell first")
-    return {name: namespace[name] for name in names}
+    stamp = stamp or datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
+    return (Path(root).expanduser() if root is not None else RUNS_DIR).joinpath(f"{profile}-{stamp}").resolve()
 
 
 @dataclass(frozen=True)
@@ -148,29 +112,35 @@ def _short_warning(message, category, filename, lineno, line=None) -> str:
     return f"{category.__name__}: {without_machine_paths(str(message))}\n"
 
 
+#: How every warning that ImageNet weights could not be loaded begins (the messages of
+#: :class:`leukutils.models.weights.PretrainedWeightsUnavailable`); config imports no model code, so the
+#: notebooks' set-up finds them by their words (a test holds this to the models' messages).
+PRETRAINED_WEIGHTS_WARNING = r"(vit_b_16 )?ImageNet (backbone )?weights"
+
+
 def setup_notebook(parameters: dict[str, Any]):
     """The set-up of every notebook: seed Python, NumPy and torch with ``parameters["seed"]``, set torch's
     CPU threads (``threads``, when given and non-zero), show figures at 80 dpi, say each missing set of
     ImageNet weights once and without this machine's paths, choose the device and the output folders.
+
+    Parameters
+    ----------
+    parameters : the notebook's parameters (:func:`leukutils.parameters.notebook_parameters`): ``seed``,
+        and where present ``threads``, ``device``, ``output_dir``.
 
     Returns
     -------
     device : torch.device
     dirs : OutputDirs
     """
-    import warnings
-
-    import torch
-
-    from .models.weights import PretrainedWeightsUnavailable
-
     import matplotlib
+    import torch
 
     matplotlib.rcParams["figure.dpi"] = 80  # figures as shown in the notebook; saved ones have their own dpi
     seed_everything(parameters.get("seed", 0))
     if parameters.get("threads"):
         torch.set_num_threads(int(parameters["threads"]))
-    warnings.filterwarnings("once", category=PretrainedWeightsUnavailable)
+    warnings.filterwarnings("once", message=PRETRAINED_WEIGHTS_WARNING, category=UserWarning)
     warnings.formatwarning = _short_warning  # a saved notebook shows the warning, not this machine's paths
     return choose_device(parameters.get("device", "auto")), output_dirs(parameters.get("output_dir"))
 
@@ -209,13 +179,151 @@ def choose_device(device: str = "auto"):
     return torch.device(device)
 
 
-def run_key(parameters: dict[str, Any], ignore: tuple[str, ...] = ()) -> str:
-    """10 hex digits naming a run's models and checkpoints: a hash of its parameters, less ``ignore``
-    and where it ran (``device``, ``data_dir``, ``output_dir``), so that a rerun with the same settings
-    finds (and resumes) its own training checkpoints."""
-    import hashlib
-    import json
+# --------------------------------------------------------------------------------------------------
+# The code a notebook runs, and the keys of its saved models
+# --------------------------------------------------------------------------------------------------
+#: The package's name, as the notebooks import it.
+PACKAGE = "leukutils"
 
+
+def module_file(module: str, root: str | os.PathLike | None = None) -> Path | None:
+    """The file that defines ``module`` (``"leukutils.data.splits"``) under ``root``.
+
+    Parameters
+    ----------
+    module : a dotted module name.
+    root : the folder holding the package (default: the compendium's root).
+
+    Returns
+    -------
+    Path of ``<module>.py`` or ``<module>/__init__.py``, or None when neither exists.
+    """
+    base = Path(root or ROOT).joinpath(*module.split("."))
+    for candidate in (base.with_suffix(".py"), base / "__init__.py"):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def imported_modules(source: str, module: str = "__main__", is_package: bool = False) -> set[str]:
+    """Names of the package's modules that ``source`` imports, anywhere in it.
+
+    Parameters
+    ----------
+    source : Python code (a module, or a notebook's code cells).
+    module : the dotted name of the module the code is (relative imports are resolved from it).
+    is_package : whether that module is a package's ``__init__``.
+
+    Returns
+    -------
+    set of dotted names under :data:`PACKAGE` (``from leukutils import a`` gives ``leukutils`` and
+    ``leukutils.a``; names that are not modules are dropped by :func:`module_dependencies`).
+    """
+    found = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            found |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:  # relative: from the module's package, up level - 1
+                parts = module.split(".") if is_package else module.split(".")[:-1]
+                parts = parts[:len(parts) - node.level + 1]
+                target = ".".join(parts + ([node.module] if node.module else []))
+            else:
+                target = node.module or ""
+            found |= {target} | {f"{target}.{alias.name}" for alias in node.names}
+    return {name for name in found if name == PACKAGE or name.startswith(PACKAGE + ".")}
+
+
+def notebook_code(notebook: str | os.PathLike) -> str:
+    """The code cells of a notebook file, joined, without IPython's ``%`` and ``!`` lines.
+
+    Parameters
+    ----------
+    notebook : path of an ``.ipynb`` file.
+
+    Returns
+    -------
+    str, Python source.
+    """
+    cells = json.loads(Path(notebook).read_text(encoding="utf-8"))["cells"]
+    sources = ["".join(c["source"]) if isinstance(c["source"], list) else c["source"] for c in cells
+               if c.get("cell_type") == "code"]
+    return "\n".join("\n".join(line for line in source.splitlines() if not line.lstrip().startswith(("%", "!")))
+                     for source in sources)
+
+
+def module_dependencies(notebook: str | os.PathLike, root: str | os.PathLike | None = None,
+                        skip: Collection[str] = ()) -> list[Path]:
+    """The files of the package's modules that a notebook's code cells import, and those they import in
+    turn (with every package ``__init__`` on the way).
+
+    Parameters
+    ----------
+    notebook : the notebook's file name or stem (``"01_dual_cam"``), looked up in ``<root>/notebooks``.
+    root : the compendium's root (default :data:`ROOT`).
+    skip : dotted names of modules left out, with what only they import (the publishing code).
+
+    Returns
+    -------
+    list of Path, sorted.
+    """
+    root = Path(root or ROOT)
+    pending = list(imported_modules(notebook_code(root / "notebooks" / f"{Path(notebook).stem}.ipynb")))
+    seen: set[str] = set()
+    while pending:
+        name = pending.pop()
+        parts = name.split(".")
+        for depth in range(1, len(parts) + 1):  # importing a.b.c runs a/__init__ and a/b/__init__ too
+            module = ".".join(parts[:depth])
+            path = module_file(module, root)
+            if path is None or module in seen or module in skip:
+                continue
+            seen.add(module)
+            pending += imported_modules(path.read_text(encoding="utf-8"), module, path.name == "__init__.py")
+    return sorted(module_file(module, root) for module in seen)
+
+
+def code_hash(notebook: str | os.PathLike, root: str | os.PathLike | None = None) -> str:
+    """The sha256 of the source of every package module a notebook depends on (:func:`module_dependencies`).
+
+    Only the files' contents (line endings as ``\\n``) and their paths inside ``root`` enter it, so the
+    hash is the same on every machine that has the same code.
+
+    Parameters
+    ----------
+    notebook : the notebook's file name or stem.
+    root : the compendium's root (default :data:`ROOT`).
+
+    Returns
+    -------
+    str, 64 hex digits.
+    """
+    root = Path(root or ROOT)
+    digest = hashlib.sha256()
+    for path in module_dependencies(notebook, root):
+        digest.update(path.relative_to(root).as_posix().encode() + b"\0")
+        digest.update(path.read_bytes().replace(b"\r\n", b"\n") + b"\0")
+    return digest.hexdigest()
+
+
+def run_key(parameters: dict[str, Any], notebook: str, ignore: tuple[str, ...] = ()) -> str:
+    """10 hex digits naming a run's saved models and training checkpoints (under ``runs/models``).
+
+    A hash of the run's parameters, less ``ignore`` and where it ran (``device``, ``data_dir``,
+    ``output_dir``), and of the code of the package modules the notebook imports (:func:`code_hash`):
+    a rerun with the same settings and the same code finds (and resumes) its own checkpoints, and one
+    after a change to that code trains anew.
+
+    Parameters
+    ----------
+    parameters : the notebook's parameters (:func:`leukutils.parameters.notebook_parameters`).
+    notebook : the notebook's stem (``"01_dual_cam"``).
+    ignore : names of parameters that do not change what is trained (``n_boot``, ``threads``).
+
+    Returns
+    -------
+    str, 10 hex digits.
+    """
     skip = set(ignore) | {"device", "data_dir", "output_dir"}
     text = json.dumps({k: v for k, v in parameters.items() if k not in skip}, sort_keys=True)
-    return hashlib.sha256(text.encode()).hexdigest()[:10]
+    return hashlib.sha256((text + code_hash(notebook)).encode()).hexdigest()[:10]

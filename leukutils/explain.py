@@ -7,7 +7,8 @@
 * :func:`heatmap_spread` — whether heatmaps depend on their image (distinct and constant maps).
 * :class:`FastScoreCAM` — pytorch-grad-cam's ``ScoreCAM`` with the same weights and heatmaps, computed
   without building all masked copies at once and without forward passes whose result is known.
-* :func:`energy_inside` — the share of a heatmap on a region (the energy-based pointing game).
+* ``energy_inside`` — :func:`leukutils.localisation.relevance_mass` under its old name (the share of a
+  heatmap on a region), kept for notebooks 01 and 03.
 * :func:`mr_ssim` / :func:`mr_ssim_summary` — paper 1's agreement index of two heatmaps
   (``skimage.metrics.structural_similarity`` with ``data_range=1``) and its per-group mean, with
   constant heatmaps counted rather than averaged in.
@@ -30,6 +31,8 @@ from pytorch_grad_cam import GradCAM, GradCAMPlusPlus, HiResCAM, ScoreCAM, XGrad
 from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
 from torch import nn
 
+from .localisation import relevance_mass as energy_inside  # noqa: F401  (notebooks 01, 03 call explain.energy_inside)
+from .metrics import summarise
 from .plots import cam_panel as plot_cam_panel  # noqa: F401  (notebook 01 calls explain.plot_cam_panel)
 
 # --------------------------------------------------------------------------------------------------
@@ -309,31 +312,6 @@ def cam_heatmaps(model: nn.Module, images: torch.Tensor, method: str = "gradcam"
     return normalise_heatmaps(np.concatenate(out))
 
 
-def energy_inside(heatmaps: np.ndarray, masks: np.ndarray) -> np.ndarray:
-    """Share of each heatmap's total inside its mask: the energy-based pointing game of Score-CAM
-    (Wang et al. 2020), e.g. how much of a CAM lies on the nucleus.
-
-    Parameters
-    ----------
-    heatmaps : (n, H, W) non-negative maps (as :func:`cam_heatmaps` returns them).
-    masks : (n, H, W) bool regions of interest, one per map.
-
-    Returns
-    -------
-    (n,) float64 in [0, 1]; NaN for an all-zero (constant) map, which points nowhere. Compare with the
-    masks' share of the image (``masks.mean(axis=(1, 2))``), what a map spread evenly would score.
-    """
-    heatmaps, masks = np.asarray(heatmaps, dtype=np.float64), np.asarray(masks, dtype=bool)
-    if heatmaps.ndim != 3 or heatmaps.shape != masks.shape:
-        raise ValueError(f"energy_inside: need (n, H, W) heatmaps and masks of one shape, got {heatmaps.shape} "
-                         f"and {masks.shape}")
-    if (heatmaps < 0).any():
-        raise ValueError("energy_inside: heatmaps must be non-negative")
-    total = heatmaps.sum(axis=(1, 2))
-    inside = (heatmaps * masks).sum(axis=(1, 2))
-    return np.divide(inside, total, out=np.full(len(total), np.nan), where=total > 0)
-
-
 # --------------------------------------------------------------------------------------------------
 # MR-SSIM
 # --------------------------------------------------------------------------------------------------
@@ -369,31 +347,25 @@ def mr_ssim_summary(scores: np.ndarray, groups: Sequence | None = None, n_boot: 
     ----------
     scores : (n,) MR-SSIM values from :func:`mr_ssim` (NaN = a constant heatmap in the pair).
     groups : (n,) group label per score (e.g. class name); None → one group ``"all"``.
-    n_boot, seed, alpha : :func:`leukutils.metrics.bootstrap_ci`'s (``alpha`` 0.05: a 95 % interval).
+    n_boot, seed, alpha : :func:`leukutils.metrics.summarise`'s (``alpha`` 0.05: a 95 % interval).
 
     Returns
     -------
     DataFrame, one row per group (sorted): ``group``, ``n`` (pairs), ``n_constant`` (pairs left out
-    because a heatmap was constant), ``mr_ssim`` (mean over the others), ``ci_low``, ``ci_high``.
+    because a heatmap was constant), ``mr_ssim`` (mean over the others), ``mr_ssim low``, ``mr_ssim high``.
     A group whose pairs are all constant has NaN mean, visibly, with ``n_constant == n``.
     """
-    from .metrics import bootstrap_ci
-
     scores = np.asarray(scores, dtype=float)
     groups = np.array(["all"] * len(scores) if groups is None else list(groups), dtype=object)
     if len(groups) != len(scores):
         raise ValueError(f"mr_ssim_summary: {len(scores)} scores but {len(groups)} group labels")
-    rows = []
-    for group in sorted(set(groups)):
-        values = scores[groups == group]
-        finite = values[np.isfinite(values)]
-        if finite.size:
-            mean, low, high = bootstrap_ci(np.mean, finite, n_boot=n_boot, seed=seed, alpha=alpha)
-        else:
-            mean = low = high = float("nan")
-        rows.append({"group": group, "n": int(values.size), "n_constant": int(values.size - finite.size),
-                     "mr_ssim": mean, "ci_low": low, "ci_high": high})
-    return pd.DataFrame(rows)
+    pairs = pd.DataFrame({"group": groups, "mr_ssim": scores})
+    pairs = pairs.iloc[np.argsort(groups.astype(str), kind="stable")]
+    table = summarise(pairs, "group", ["mr_ssim"], n_boot=n_boot, seed=seed, alpha=alpha).drop(columns="n")
+    counts = pairs.groupby("group", sort=False)["mr_ssim"].agg(["size", "count"]).loc[table["group"]]
+    table.insert(1, "n", counts["size"].to_numpy())
+    table.insert(2, "n_constant", (counts["size"] - counts["count"]).to_numpy())
+    return table[["group", "n", "n_constant", "mr_ssim", "mr_ssim low", "mr_ssim high"]]
 
 
 def mr_ssim_of_model(model: nn.Module, images: torch.Tensor, groups: Sequence, score_batch_size: int = 32,

@@ -19,6 +19,7 @@ from torch.nn import functional as F
 
 from .models.mil import EXTRACTORS, POOL_DIM, build_extractor
 from .preprocess import IMAGENET_MEAN, IMAGENET_STD
+from .report import atomic_write_bytes
 
 
 def to_input(images: np.ndarray, input_size: int) -> torch.Tensor:
@@ -118,8 +119,6 @@ class CellEncoder:
         """Write the cache to disk (atomically); returns the file, or None for a memory-only encoder."""
         if self.cache_file is None:
             return None
-        from .report import atomic_write_bytes
-
         hashes = sorted(self.cache)
         buffer = io.BytesIO()
         torch.save({"hashes": hashes, "features": torch.stack([self.cache[h] for h in hashes])}, buffer)

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from scipy.stats import spearmanr
 
-from .report import with_ci
+from . import claims, metrics
+from .report import paper_values, rows_with_ci, with_ci
 
 
 def row_of(table: pd.DataFrame, **key) -> pd.Series:
@@ -42,17 +44,437 @@ def estimate(row: pd.Series, column: str, digits: int = 3) -> str:
 # Notebook 01: paper 1, six CNNs, Grad-CAM and Score-CAM, MR-SSIM
 # --------------------------------------------------------------------------------------------------
 
+#: Paper 1's result, as tested here: a trained CNN tells ALL blasts from normal cells (test accuracy at
+#: least ``ACCURATE`` with the interval's low end above ``ABOVE_CHANCE``), and Grad-CAM and Score-CAM agree
+#: closely (MR-SSIM at least ``AGREEING``; the paper reports 0.888–0.948).
+ACCURATE, ABOVE_CHANCE, AGREEING = 0.85, 0.75, 0.85
+
+
+def dual_cam_findings(t1: pd.DataFrame, t2: pd.DataFrame, spread: pd.DataFrame, histories: dict,
+                      predictions: dict, tint: pd.DataFrame | None = None, *, epochs: int, not_trained=(),
+                      map_size: dict | None = None, cam_seconds: dict | None = None, test_images: int = 0,
+                      model: str = "mobilenet_v2") -> list[str]:
+    """The sentences of notebook 01's "What this run shows", one per artefact, from its tables.
+
+    Parameters
+    ----------
+    t1 : ``P1-T1`` (rows by ``model`` and ``metric``): ``this run`` with ``this run low``/``high``, ``n``,
+        ``paper``.
+    t2 : ``P1-T2`` (rows by ``model`` and ``class``): ``mr_ssim`` with its interval, ``n``, ``paper``.
+    spread : the heatmap check (rows by ``model`` and ``method``: ``n``, ``constant``, ``distinct``,
+        ``mean_difference``, :func:`leukutils.explain.heatmap_spread`).
+    histories : model name → its training history (``epoch``, ``train_accuracy``, ``val_accuracy``).
+    predictions : model name → ``(probabilities (n, 2), y_true (n,))`` on the test set.
+    tint : ``P1-X1`` (rows by ``model``: ``accuracy``, ``tint-equalised accuracy``, ``difference`` with its
+        interval, ``Grad-CAM mass on cells``, ``cell area share``), or None when the tint test did not run.
+    epochs, not_trained : the epochs trained; the paper's models not trained here.
+    map_size : model → (rows, columns) of its CAM target map; cam_seconds : model → CPU seconds per image
+        of both CAMs; test_images : the test set's size (to say what MR-SSIM over all of it would cost).
+    model : the model of the training curves and confusion matrix (``P1-F3``…``P1-F5``).
+
+    Returns
+    -------
+    One sentence per artefact; those on the paper's claims say whether the claim holds here.
+    """
+    accuracy = t1[t1["metric"] == "accuracy"]
+    accurate = accuracy[(accuracy["this run"] >= ACCURATE) & (accuracy["this run low"] >= ABOVE_CHANCE)]
+    missed = sorted(set(accuracy["model"]) - set(accurate["model"]))
+    verdict = ("holds for every one" if not missed else f"does not hold for {', '.join(missed)}")
+    out = [f"P1-T1: {len(accurate)} of the {len(accuracy)} trained models reach accuracy ≥ {ACCURATE} with an interval "
+           f"above {ABOVE_CHANCE} on {int(accuracy['n'].max())} test cells after {epochs} epoch(s): the paper's result "
+           f"that the CNNs tell ALL blasts from normal cells {verdict}. "
+           f"{rows_with_ci(accuracy, 'this run', 'model', digits=2)}. Not trained here: {', '.join(not_trained) or 'none'}."]
+    if model in histories and model in predictions:
+        history = histories[model]
+        last = history.loc[history["epoch"].idxmax()]
+        probabilities, y_true = predictions[model]
+        predicted = np.asarray(probabilities).argmax(1)
+        out.append(f"P1-F3–F5: {model} ends at training / validation accuracy {last['train_accuracy']:.3f} / "
+                   f"{last['val_accuracy']:.3f}; it misses {int((predicted < y_true).sum())} of {int(np.sum(y_true))} ALL "
+                   f"test cells and calls {int((predicted > y_true).sum())} of {int(np.sum(y_true == 0))} normal ones ALL.")
+    depends = bool((spread["distinct"] == spread["n"]).all() and (spread["constant"] == 0).all())
+    out.append(f"P1-F6–F9: target maps (rows, columns) {map_size}; {int(spread['distinct'].sum())} distinct heatmaps of "
+               f"{int(spread['n'].sum())}, {int(spread['constant'].sum())} constant; mean difference between two images' "
+               f"maps ≥ {spread['mean_difference'].min():.2f}: the heatmaps "
+               f"{'depend on the image' if depends else 'do not all depend on the image'}.")
+    out.append(_mr_ssim_sentence(t2, cam_seconds or {}, test_images))
+    if tint is not None:
+        out.append(_tint_sentence(tint))
+    return out
+
+
+def _mr_ssim_sentence(t2: pd.DataFrame, cam_seconds: dict, test_images: int) -> str:
+    """P1-T2's sentence: MR-SSIM per model and class, whether it is as high as the paper's, and its cost."""
+    agree = t2[t2["mr_ssim"] >= AGREEING]
+    verdict = ("holds for both models and classes" if len(agree) == len(t2) else
+               f"holds for {len(agree)} of the {len(t2)} model–class pairs only")
+    per_class = {name: int(n) for name, n in t2.groupby("model", sort=False)["n"].min().items()}
+    cost = ""
+    if cam_seconds:
+        cost = (" Grad-CAM and Score-CAM cost " + ", ".join(f"{name} {s:.1f}" for name, s in cam_seconds.items())
+                + f" CPU s per image, so MR-SSIM over every test image of both models would take "
+                f"{sum(cam_seconds.values()) * test_images / 60:.0f} CPU min.")
+    return (f"P1-T2: MR-SSIM {rows_with_ci(t2, 'mr_ssim', ['model', 'class'])}, over {per_class} test images per class: "
+            f"the paper's close agreement of Grad-CAM and Score-CAM (MR-SSIM ≥ {AGREEING}) {verdict}.{cost}")
+
+
+def _tint_sentence(tint: pd.DataFrame) -> str:
+    """P1-X1's sentence: accuracy as given and with the tint equalised, and which models lose accuracy."""
+    losing = tint[tint["difference high"] < 0]
+    verdict = (f"{', '.join(losing['model'])} lose accuracy when the glass has one tint (they read the background)"
+               if len(losing) else "no model loses accuracy beyond its interval when the glass has one tint")
+    mass = tint["Grad-CAM mass on cells"]
+    return ("P1-X1: accuracy as given / with the tint equalised (paired difference): " + "; ".join(
+        f"{r['model']} {r['accuracy']:.3f} / {r['tint-equalised accuracy']:.3f} ({estimate(r, 'difference')})"
+        for _, r in tint.iterrows()) + f"; {verdict}; Grad-CAM mass on cells {mass.min():.2f}–{mass.max():.2f} of the "
+        f"maps, the cells {tint['cell area share'].mean():.2f} of the area.")
+
 
 # --------------------------------------------------------------------------------------------------
 # Notebook 02: paper 2, detector, frozen features, LSTM over a patient's cells
 # --------------------------------------------------------------------------------------------------
+
+def mil_findings(detectors: pd.DataFrame, t0: pd.DataFrame, t0_seeds: pd.DataFrame, f5: pd.DataFrame,
+                 f6: pd.DataFrame, a1: pd.DataFrame, a2: pd.DataFrame, f7: pd.DataFrame, t2: pd.DataFrame,
+                 x1: pd.DataFrame, x2: pd.DataFrame, overlap: float | None = None) -> list[str]:
+    """The sentences of notebook 02's "What this run shows", one per artefact, from its tables.
+
+    Parameters
+    ----------
+    detectors : ``P2-M1`` (row ``detector="WBC (one class)"``: ``mAP@0.5`` with its interval, ``test
+        images``, ``paper mAP``).
+    t0 : ``P2-T0`` (rows by ``metric``: ``this run`` with its interval, ``patients``, ``paper (ALL-IDB1)``);
+        ``t0_seeds``: one row per model seed of the main schedule with ``recall`` and ``specificity``
+        (:func:`leukutils.patients.seed_scores` with all cells).
+    f5 : ``P2-F5`` (rows by ``size``, ``"all"`` included), or its one-row ``note`` where the data have no
+        cell-level labels (the real profile): then the removal test is reported as not run.
+    f6, f7 : ``P2-F6`` (by ``size``), ``P2-F7`` (by ``length``), ``accuracy``.
+    a1 : ``P2-A1`` (row ``size="mean"``: ``difference`` with ``sd``, interval, ``seeds``, ``paper difference``).
+    a2 : ``P2-A2`` (row ``stage 1="without"``: ``accuracy minus with`` with ``sd`` and interval, ``seeds``,
+        ``paper accuracy difference``).
+    t2 : ``P2-T2`` (``extractor``, ``mean accuracy``, ``paper mean accuracy``).
+    x1, x2 : ``P2-X1`` (rows by ``model`` and ``size``), ``P2-X2`` (rows by ``model``: ``patients flipped``,
+        ``patients``) for the models ``"LSTM (paper)"`` and ``"attention MIL"``.
+    overlap : share of the test patients' detected cells that overlap an annotated white cell; None
+        where the fields carry no boxes.
+
+    Returns
+    -------
+    One sentence per artefact; those on the paper's claims say whether the claim holds here.
+    """
+    wbc = row_of(detectors, detector="WBC (one class)")
+    checked = (f"{overlap:.1%} of the detected cells of the test patients overlap an annotated white cell"
+               if overlap is not None else "the test patients' fields carry no white-cell boxes to check the detections against")
+    out = [f"P2-M1: WBC detector mAP@0.5 {estimate(wbc, 'mAP@0.5', 2)} on {int(wbc['test images'])} test images "
+           f"(paper {wbc['paper mAP']:.2f}); {checked}."]
+    sensitivity, specificity = row_of(t0, metric="sensitivity"), row_of(t0, metric="specificity")
+    out.append(f"P2-T0: {int(row_of(t0, metric='accuracy')['patients'])} test patients; sensitivity "
+               f"{estimate(sensitivity, 'this run', 2)}, specificity {estimate(specificity, 'this run', 2)} (paper "
+               f"{sensitivity['paper (ALL-IDB1)']:.2f} / {specificity['paper (ALL-IDB1)']:.2f}); the {len(t0_seeds)} model "
+               f"seeds of the main schedule: sensitivity {t0_seeds['recall'].min():.2f}–{t0_seeds['recall'].max():.2f}, "
+               f"specificity {t0_seeds['specificity'].min():.2f}–{t0_seeds['specificity'].max():.2f}.")
+    out.append(_removal_sentence(f5))
+    smallest, largest = row_of(f6, size=f6["size"].min()), row_of(f6, size=f6["size"].max())
+    grows = ("it grows with the cells per patient, as in the paper" if largest["accuracy"] > smallest["accuracy"] else
+             "it does not grow with the cells per patient, unlike the paper")
+    out.append(f"P2-F6: accuracy {smallest['accuracy']:.2f} at {int(smallest['size'])} cells per patient, "
+               f"{largest['accuracy']:.2f} at {int(largest['size'])}: {grows}.")
+    mean = row_of(a1, size="mean")
+    a1_verdict = ("the LSTM beats the ideal perceptron, as in the paper" if mean["difference low"] > 0 else
+                  "the LSTM does worse than the ideal perceptron, unlike the paper" if mean["difference high"] < 0 else
+                  "the LSTM does no better than the ideal perceptron (interval spans 0), unlike the paper")
+    out.append(f"P2-A1: LSTM minus ideal perceptron {mean['difference']:+.3f} ± {mean['difference sd']:.3f} "
+               f"[{mean['difference low']:.2f}, {mean['difference high']:.2f}] over {int(mean['seeds'])} seeds (paper "
+               f"{mean['paper difference']:+.3f}): {a1_verdict}.")
+    out.append(_pretraining_sentence(row_of(a2, **{"stage 1": "without"})))
+    first, last = row_of(f7, length=f7["length"].min()), row_of(f7, length=f7["length"].max())
+    best = f7.loc[f7["accuracy"].idxmax()]
+    out.append(f"P2-F7: accuracy {first['accuracy']:.2f} at length {int(first['length'])}, best {best['accuracy']:.2f} at "
+               f"length {int(best['length'])}, {last['accuracy']:.2f} at {int(last['length'])}.")
+    low, high = t2.loc[t2["mean accuracy"].idxmin()], t2.loc[t2["mean accuracy"].idxmax()]
+    paper = t2.loc[t2["paper mean accuracy"].idxmax()]
+    out.append(f"P2-T2: mean accuracy from {low['mean accuracy']:.2f} ({low['extractor']}) to {high['mean accuracy']:.2f} "
+               f"({high['extractor']}); paper best on average: {paper['extractor']}.")
+    lstm, abmil = row_of(x2, model="LSTM (paper)"), row_of(x2, model="attention MIL")
+    out.append(f"P2-X1/X2: with all cells attention MIL {row_of(x1, model='attention MIL', size='all')['accuracy']:.2f}, "
+               f"LSTM {row_of(x1, model='LSTM (paper)', size='all')['accuracy']:.2f}; reordering the cells flips the LSTM's "
+               f"diagnosis for {int(lstm['patients flipped'])} of {int(lstm['patients'])} patients, attention MIL's for "
+               f"{int(abmil['patients flipped'])}.")
+    return out
+
+
+def _removal_sentence(f5: pd.DataFrame) -> str:
+    """P2-F5's sentence: recall under blast removal against the matched random removal, or the note."""
+    if "none" not in f5:
+        return f"P2-F5: {row_of(f5, size='all')['note']}."
+    every = row_of(f5, size="all")
+    paper = paper_values("P2-F5", "recall", ["none", "blast removal"])
+    verdict = ("the diagnosis hinges on blasts, as the paper says" if every["excess drop low"] > 0 else
+               "removing the blasts lowers recall no more than removing as many random cells: the paper's claim does not hold here")
+    return (f"P2-F5: recall with all cells {every['none']:.2f}; blasts removed {every['blast removal']:.2f}, as many random "
+            f"cells removed {every['random removal']:.2f}: excess drop {estimate(every, 'excess drop', 2)}, smallest over "
+            f"sizes {f5['excess drop'].min():.2f} (paper, no control: {paper[0]:.2f} -> {paper[1]:.2f}): {verdict}.")
+
+
+def _pretraining_sentence(without: pd.Series) -> str:
+    """P2-A2's sentence: the paired difference without minus with stage 1 over seeds, and its sign."""
+    difference = "accuracy minus with"
+    if without["seeds"] < 2:
+        verdict = "not resolved (one seed: no interval)"
+    elif without[f"{difference} low"] < 0 < without[f"{difference} high"]:
+        verdict = "not resolved (interval spans 0)"
+    else:
+        verdict = ("pre-training helps, as in the paper" if without[difference] < 0 else
+                   "pre-training hurts, unlike the paper")
+    return (f"P2-A2: without minus with stage 1 {without[difference]:+.3f} ± {without[f'{difference} sd']:.3f} "
+            f"[{without[f'{difference} low']:.2f}, {without[f'{difference} high']:.2f}] over {int(without['seeds'])} seeds "
+            f"(paper {without['paper accuracy difference']:+.3f}): {verdict}.")
+
 
 
 # --------------------------------------------------------------------------------------------------
 # Notebook 03: paper 3, nucleus segmentation as hard attention
 # --------------------------------------------------------------------------------------------------
 
+def _as_in_paper(holds: bool) -> str:
+    return "as in the paper" if holds else "unlike the paper"
+
+
+def _segmented(table: pd.DataFrame) -> np.ndarray:
+    """(n,) bool: the rows of a paper-3 table whose ``model`` is a segmented-input variant."""
+    return table["model"].str.startswith("Segmented").to_numpy()
+
+
+def _test_images(t5: pd.DataFrame) -> int:
+    """The number of test images of Table 5 (``n``; the real profile's first tables name it ``test images``)."""
+    return int(t5["n" if "n" in t5 else "test images"].iloc[0])
+
+
+def segmentation_findings(t2: pd.DataFrame, t5: pd.DataFrame, t7: pd.DataFrame, t8: pd.DataFrame,
+                          ta3: pd.DataFrame, attention: pd.DataFrame,
+                          segmented_model: str = "Segmented Mish Medium",
+                          raw_model: str = "NoSegmented ReLU Linear") -> list[str]:
+    """What notebook 03's run shows about paper 3's claims, one sentence per artefact.
+
+    Parameters
+    ----------
+    t2 : ``P3-T2``: rows ``method`` = ``handcrafted``, ``deep (U-Net)``, ``ensemble`` with ``dice`` (and
+        its ``low``/``high``), ``ensemble dice minus this`` (with its interval) and ``paper dice (JTSC)``.
+    t5 : ``P3-T5``: one row per ``model`` with ``val accuracy``, ``test accuracy`` (and its interval) and
+        ``n`` (test images).
+    t7 : ``P3-T7``: ``model``, ``accuracy change`` under noise.
+    t8 : ``P3-T8``: ``model``, ``dist/sd ratio`` and one ``sd <class>`` column per class.
+    ta3 : ``P3-TA3``: one row per test image correct by all four Mish models.
+    attention : one row per ``model`` with ``gradcam`` (share of its Grad-CAM on the nucleus),
+        ``nucleus share of the image`` and ``constant gradcam maps``.
+    segmented_model, raw_model : the two models whose attention is compared (``P3-F8``).
+
+    Returns
+    -------
+    Five sentences (``P3-T2``; ``P3-T5``; ``P3-T7``/``P3-T8``; ``P3-F8``/``P3-F9``; ``P3-TA3``), each saying
+    whether the run goes the paper's way: the ensemble beats both its parts (both paired differences'
+    intervals above 0); the best segmented variant (by validation accuracy) is more accurate on the test
+    images than the best raw one; segmented models lose less accuracy under noise and separate the
+    classes better (mean Dist/SD ratio); the segmented model's Grad-CAM lies more on the nucleus.
+    """
+    gain = "ensemble dice minus this"
+    hand, unet, ensemble = (row_of(t2, method=m) for m in ("handcrafted", "deep (U-Net)", "ensemble"))
+    beats = min(hand[f"{gain} low"], unet[f"{gain} low"]) > 0
+    n_test, n_classes = _test_images(t5), sum(c.startswith("sd ") and c != "sd total" for c in t8.columns)
+    by_validation = t5.sort_values("val accuracy", ascending=False, kind="stable")
+    seg, raw = by_validation[_segmented(by_validation)].iloc[0], by_validation[~_segmented(by_validation)].iloc[0]
+    above = seg["test accuracy"] > raw["test accuracy"]
+    noise = [t7.loc[_segmented(t7) == s, "accuracy change"].mean() for s in (True, False)]
+    ratio = [t8.loc[_segmented(t8) == s, "dist/sd ratio"].mean() for s in (True, False)]
+    ranked = t8.sort_values("dist/sd ratio", ascending=False, kind="stable")["model"].tolist()
+    seg_map, raw_map = row_of(attention, model=segmented_model), row_of(attention, model=raw_model)
+    return [
+        f"P3-T2, P3-F4: Dice of the U-Net {estimate(unet, 'dice')}, the handcrafted method {estimate(hand, 'dice')}, "
+        f"the AND ensemble {estimate(ensemble, 'dice')} (paper, JTSC: {ensemble['paper dice (JTSC)']:.3f}); ensemble "
+        f"minus handcrafted {estimate(hand, gain)}, minus U-Net {estimate(unet, gain)}: the ensemble "
+        f"{'beats' if beats else 'does not beat'} both parts, {_as_in_paper(beats)}.",
+        f"P3-T5: best by validation accuracy, {seg['model']} {estimate(seg, 'test accuracy')} and {raw['model']} "
+        f"{estimate(raw, 'test accuracy')} test accuracy on {n_test} images (chance {1 / n_classes:.2f}): segmented "
+        f"{'above' if above else 'below'} raw, {_as_in_paper(above)}.",
+        f"P3-T7, P3-T8, P3-F7, segmented against raw: mean accuracy change under noise {noise[0]:+.3f} against "
+        f"{noise[1]:+.3f}, {_as_in_paper(noise[0] > noise[1])}; mean Dist/SD ratio {ratio[0]:.2f} against "
+        f"{ratio[1]:.2f}, {_as_in_paper(ratio[0] > ratio[1])} (highest {ranked[0]}, lowest {ranked[-1]}).",
+        f"P3-F8, P3-F9: {int(seg_map['constant gradcam maps'])} of the segmented model's {n_test} Grad-CAMs are "
+        f"constant; on the nucleus lie {seg_map['gradcam']:.2f} of its Grad-CAM, {raw_map['gradcam']:.2f} of the raw "
+        f"ReLU-linear model's and {seg_map['nucleus share of the image']:.2f} of an even spread, "
+        f"{_as_in_paper(seg_map['gradcam'] > raw_map['gradcam'])}.",
+        f"P3-TA3: {len(ta3)} of {n_test} test images are correct by all four Mish models.",
+    ]
+
 
 # --------------------------------------------------------------------------------------------------
 # Notebook 04: the claims tested
 # --------------------------------------------------------------------------------------------------
+
+#: The claims notebook 04 tests, in the papers' words, by the ``paper`` column of ``X-T0``.
+CLAIM_WORDS = {
+    "paper 1": "High values of MR-SSIM make it reasonable to assume that the highlighted portions of the images are indeed of interest",
+    "all three": "(implicit) a random split of the images into train, validation and test measures how well the model diagnoses new cases",
+    "paper 3": "segmented models have demonstrated the capability to direct greater attention to the Region of Interest (ROI)",
+    "paper 2": "demonstrates the significance of blast cells in our model's decision-making process",
+    "all three (Aria)": "(implicit) a classifier's accuracy on smear images comes from the cells",
+}
+
+
+def _paired_fields(fields: pd.DataFrame, a: dict, b: dict, n_boot: int, seed: int) -> tuple[float, float, float]:
+    """Mean ``accuracy`` of the rows ``a`` minus that of the rows ``b`` (column → value), paired by field."""
+    rows = [fields[np.logical_and.reduce([(fields[c] == v).to_numpy() for c, v in key.items()])] for key in (a, b)]
+    if len(rows[0]) == 0 or not np.array_equal(rows[0]["field"].to_numpy(), rows[1]["field"].to_numpy()):
+        raise KeyError(f"claims_verdicts: the rows {a} and {b} do not hold the same fields")
+    return metrics.paired_difference_ci(rows[0]["accuracy"].to_numpy(), rows[1]["accuracy"].to_numpy(),
+                                        n_boot=n_boot, seed=seed)
+
+
+def claims_verdicts(x2_rows: pd.DataFrame, x3: pd.DataFrame, x4_fields: pd.DataFrame, marked: pd.DataFrame,
+                    n_boot: int = 1000, seed: int = 0) -> pd.DataFrame:
+    """Notebook 04's ``X-T0``: one verdict per claim, each from an effect with its 95 % interval.
+
+    Parameters
+    ----------
+    x2_rows : the per-field rows of ``X-T2`` (:func:`leukutils.claims.sanity_check_rows`): ``stage``,
+        ``MR-SSIM``, ``Grad-CAM relevance mass``; stages ``trained``, ``random to …`` (the last: every
+        layer random) and ``trained, class healthy``.
+    x3 : ``X-T3`` (rows by ``split``): ``accuracy minus subject-level`` with its interval, ``seeds``.
+    x4_fields : the per-field rows of ``X-T4`` (:func:`leukutils.claims.per_field_table`): ``data``,
+        ``model``, ``test cue``, ``field``, ``accuracy`` (0/1); rows of ``data="Aria"`` add the real row.
+    marked : one row per marked ALL test field: ``shortcut MR-SSIM`` and ``clean MR-SSIM``
+        (:func:`leukutils.claims.mr_ssim_of_models`).
+    n_boot, seed : the bootstraps over fields (paired where two measures share the fields).
+
+    Returns
+    -------
+    One row per test: ``paper``, ``claim`` (:data:`CLAIM_WORDS`), ``test``, ``effect``, ``seeds``,
+    ``value``, ``value low``, ``value high`` and ``verdict`` (:func:`leukutils.claims.verdict`).
+    """
+    ci = dict(n_boot=n_boot, seed=seed)
+    ranked = x2_rows[x2_rows.stage != "trained, class healthy"].dropna(subset=["MR-SSIM", "Grad-CAM relevance mass"])
+    agreement = metrics.bootstrap_ci(lambda a, b: spearmanr(a, b)[0], ranked["MR-SSIM"].to_numpy(),
+                                     ranked["Grad-CAM relevance mass"].to_numpy(), **ci)
+    random_stages = [s for s in x2_rows["stage"].unique() if s.startswith("random to")]
+    per_stage = {s: x2_rows.loc[x2_rows.stage == s, "MR-SSIM"].to_numpy() for s in ("trained", random_stages[-1])}
+    random_floor = metrics.paired_difference_ci(per_stage["trained"], per_stage[random_stages[-1]], **ci)
+    both = marked[["shortcut MR-SSIM", "clean MR-SSIM"]].dropna()
+    warned = metrics.paired_difference_ci(both["shortcut MR-SSIM"].to_numpy(), both["clean MR-SSIM"].to_numpy(), **ci)
+    leak = row_of(x3, split="image-level")
+    inflation = tuple(leak[c] for c in ("accuracy minus subject-level", "accuracy minus subject-level low",
+                                        "accuracy minus subject-level high"))
+    synthetic = x4_fields[x4_fields["data"] == "synthetic fields"]
+    reversed_cue = {"test cue": "reversed"}
+    segmented_gain = _paired_fields(synthetic, {"model": "segmented-input CNN", **reversed_cue},
+                                    {"model": "end-to-end CNN", **reversed_cue}, **ci)
+    crop_gain = _paired_fields(synthetic, {"model": "cell-crop model", **reversed_cue},
+                               {"model": "end-to-end CNN", **reversed_cue}, **ci)
+    tests = [  # paper, test, effect, seeds, (value, low, high), verdict options
+        ("paper 1", "X-T2: Spearman correlation, over ALL test fields and randomisation stages, of MR-SSIM with "
+                    "the share of Grad-CAM on the blast nuclei", "Spearman r", 1, agreement, {}),
+        ("paper 1", "X-T2: MR-SSIM of the trained model minus that of the same network with every layer random, "
+                    "on the same fields", "MR-SSIM difference", 1, random_floor, {}),
+        ("paper 1", "X-T4: MR-SSIM of the end-to-end CNN trained with the shortcut minus that of the one trained "
+                    "without it, on the same ALL test fields with the mark; holds when agreement drops for the shortcut",
+         "MR-SSIM difference", 1, warned, {"claim_direction": -1}),
+        ("all three", "X-T3: accuracy with an image-level minus a subject-level split (stain batch per subject)",
+         "accuracy inflation", int(leak["seeds"]), inflation, {"claim_direction": -1}),
+        ("paper 3", "X-T4: accuracy with the cue reversed, segmented-input CNN minus end-to-end CNN",
+         "accuracy difference", 1, segmented_gain, {}),
+        ("paper 2", "X-T4: accuracy with the cue reversed, cell-crop model minus end-to-end CNN",
+         "accuracy difference", 1, crop_gain, {}),
+    ]
+    aria = x4_fields[x4_fields["data"] == "Aria"]
+    if len(aria):
+        tint_change = _paired_fields(aria, {"test cue": "tint equalised"}, {"test cue": "as given"}, **ci)
+        tests.append(("all three (Aria)", "Aria (real): accuracy with the background tint equalised minus as given, "
+                                          "same test fields; holds when the loss is surely under 0.05",
+                      "accuracy difference", 1, tint_change, {"holds_if_above": -0.05}))
+    return pd.DataFrame([{"paper": paper, "claim": CLAIM_WORDS[paper], "test": test, "effect": effect, "seeds": seeds,
+                          "value": value, "value low": low, "value high": high,
+                          "verdict": claims.verdict(low, high, **options)}
+                         for paper, test, effect, seeds, (value, low, high), options in tests])
+
+
+def _row_starting(x0: pd.DataFrame, test: str) -> pd.Series:
+    """The one row of ``X-T0`` whose ``test`` starts with ``test``."""
+    return row_of(x0.assign(key=x0["test"].str.startswith(test)), key=True)
+
+
+def _spread(table: pd.DataFrame, column: str) -> str:
+    return f"{table[column].min():.2f}–{table[column].max():.2f}"
+
+
+def claims_findings(x0: pd.DataFrame, x1: pd.DataFrame, x2: pd.DataFrame, x3: pd.DataFrame,
+                    x4: pd.DataFrame) -> list[str]:
+    """The sentences of notebook 04's "What this run shows", one per table, from its tables.
+
+    Parameters
+    ----------
+    x0 : ``X-T0`` (:func:`claims_verdicts`), rows by ``paper`` and ``effect``.
+    x1 : ``X-T1``: rows by ``data`` and ``method``; CAM methods and the baselines ``random`` and ``centred
+        Gaussian``; ``relevance mass``, ``pointing game``, ``n``, ``evidence share of the image``,
+        ``classifier accuracy`` with its interval.
+    x2 : ``X-T2``: rows by ``stage`` (``trained``, ``random to classifier``, …, ``random to block 1``,
+        ``trained, class healthy``), ``MR-SSIM`` with its interval, ``Grad-CAM relevance mass``.
+    x3 : ``X-T3``: rows by ``split``, ``accuracy``, ``seeds``.
+    x4 : ``X-T4``: rows by ``data``, ``model`` and ``test cue``; ``accuracy``, ``Grad-CAM mass on the
+        mark``, ``Grad-CAM peak near the mark``, ``mark area share``, ``Grad-CAM fields``; Aria rows add
+        ``accuracy minus as given`` and the masses on cells and on the scale-bar corner.
+
+    Returns
+    -------
+    One sentence per table (and per real half that ran); the last lists each claim's verdict.
+    """
+    baselines = ["random", "centred Gaussian"]
+    out = []
+    for data in x1["data"].unique():
+        rows = x1[x1["data"] == data]
+        cams = rows[~rows["method"].isin(baselines)]
+        best = cams.loc[cams["relevance mass"].idxmax(), "method"]
+        gaussian, first = row_of(rows, method="centred Gaussian"), row_of(rows, method=best)
+        out.append(f"X-T1 ({data}): on {int(first['n'])} test images the CAMs put {_spread(cams, 'relevance mass')} of their "
+                   f"mass on the {first['evidence']} (best {best}), against {rows[rows['method'].isin(baselines)]['relevance mass'].max():.2f} "
+                   f"for the better baseline (centred Gaussian {gaussian['relevance mass']:.2f}) and "
+                   f"{first['evidence share of the image']:.2f} for an even spread; pointing game {_spread(cams, 'pointing game')} "
+                   f"against {gaussian['pointing game']:.2f}. The classifier they explain: test accuracy "
+                   f"{estimate(first, 'classifier accuracy')}.")
+    trained, healthy = row_of(x2, stage="trained"), row_of(x2, stage="trained, class healthy")
+    randomised = x2[x2["stage"].str.startswith("random to")]
+    every_layer = row_of(x2, stage=list(randomised["stage"])[-1])  # the last stage of the cascade: every layer random
+    agreement = row_of(x0, paper="paper 1", effect="Spearman r")
+    floor = _row_starting(x0, "X-T2: MR-SSIM")
+    out.append(f"X-T2: MR-SSIM {estimate(trained, 'MR-SSIM')} for the trained model, "
+               f"{row_of(x2, stage='random to classifier')['MR-SSIM']:.2f} with its classifier re-initialised and "
+               f"{_spread(randomised, 'MR-SSIM')} over the randomisation stages; Grad-CAM's mass on the blasts falls from "
+               f"{trained['Grad-CAM relevance mass']:.2f} to {every_layer['Grad-CAM relevance mass']:.2f} with every layer "
+               f"random, and the map of the wrong class puts {healthy['Grad-CAM relevance mass']:.2f} there. MR-SSIM and "
+               f"localisation: Spearman r {estimate(agreement, 'value')} ({agreement['verdict']}); MR-SSIM of the trained "
+               f"model minus the fully random network's {estimate(floor, 'value')}.")
+    inflation = row_of(x0, paper="all three")
+    out.append(f"X-T3: the image-level split scores {row_of(x3, split='image-level')['accuracy']:.3f} against "
+               f"{row_of(x3, split='subject-level')['accuracy']:.3f} with the subject-level split: inflation "
+               f"{estimate(inflation, 'value')} over {int(inflation['seeds'])} seeds.")
+    synthetic = x4[x4["data"] == "synthetic fields"]
+    accuracy = {(r["model"], r["test cue"]): r["accuracy"] for _, r in synthetic.iterrows()}
+    models = list(dict.fromkeys(synthetic["model"]))
+    end, seg = (row_of(synthetic, model=m, **{"test cue": "as in training"}) for m in ("end-to-end CNN", "segmented-input CNN"))
+    warned = _row_starting(x0, "X-T4: MR-SSIM")
+    out.append("X-T4: accuracy with the cue as in training / absent / reversed: " + "; ".join(
+        f"{m} {accuracy[m, 'as in training']:.2f} / {accuracy[m, 'absent']:.2f} / {accuracy[m, 'reversed']:.2f}" for m in models)
+        + f". Grad-CAM mass on the mark ({end['mark area share']:.1%} of the field): end-to-end "
+        f"{end['Grad-CAM mass on the mark']:.3f}, segmented {seg['Grad-CAM mass on the mark']:.3f}; its peak near the mark on "
+        f"{end['Grad-CAM peak near the mark']:.0%} (end-to-end) and {seg['Grad-CAM peak near the mark']:.0%} (segmented) of "
+        f"{int(end['Grad-CAM fields'])} fields; MR-SSIM of the shortcut model minus the clean model's on those fields "
+        f"{estimate(warned, 'value')}, so MR-SSIM {'would have' if warned['value high'] < 0 else 'would not have'} warned of the shortcut.")
+    aria = x4[x4["data"] == "Aria"]
+    if len(aria):
+        given, tint = row_of(aria, **{"test cue": "as given"}), row_of(aria, **{"test cue": "tint equalised"})
+        out.append(f"X-T4, Aria: accuracy as given {estimate(given, 'accuracy')}, tint equalised {estimate(tint, 'accuracy')} "
+                   f"(difference {estimate(tint, 'accuracy minus as given')}), scale bar masked "
+                   f"{row_of(aria, **{'test cue': 'scale bar masked'})['accuracy']:.3f}, both "
+                   f"{row_of(aria, **{'test cue': 'tint equalised, scale bar masked'})['accuracy']:.3f}; Grad-CAM mass on cells "
+                   f"{given['Grad-CAM mass on cells']:.2f} (their area {given['cell area share']:.2f}), on the scale-bar corner "
+                   f"{given['Grad-CAM mass on the scale-bar corner']:.3f} (its area {given['mark area share']:.3f}).")
+    out.append("X-T0: " + "; ".join(f"{r['paper']} {r['verdict']}" for _, r in x0.iterrows()) + ".")
+    return out

@@ -45,8 +45,9 @@ from typing import Any, Iterable, Iterator, Sequence
 
 import pandas as pd
 
-from . import config, run
+from . import config, parameters, run
 from .report import atomic_write_bytes
+from .seeds import aggregate_run
 
 #: Folder of a seed's jobs inside a grid run: ``seed-<k>``.
 SEED_FOLDER = "seed-{seed}"
@@ -151,19 +152,31 @@ def plan_jobs(notebooks: Sequence[Path], seeds: Sequence[int], run_dir: Path, pr
               kernel: str = run.KERNEL, threads: int | None = None) -> list[Job]:
     """One job per seed and notebook, seed by seed, notebooks in order.
 
-    Every job's parameters are checked against its notebook before anything runs (see
-    :func:`leukutils.run.notebook_parameters`); ``params`` may not hold ``seed``.
+    Every job's parameters are checked against its notebook (names, types, ranges) before anything runs
+    (see :func:`leukutils.parameters.injected_parameters`); ``params`` may not hold ``seed``.
+
+    Parameters
+    ----------
+    notebooks : the notebooks to run.
+    seeds : the values of their ``seed`` parameter, one job per seed and notebook.
+    run_dir : the grid's run folder; seed k's jobs write in ``<run_dir>/seed-<k>``.
+    profile, params, data_dir, device, kernel : as in :func:`leukutils.run.reproduce`.
+    threads : CPU threads per job (None: the notebook's own setting, or a Dask worker's share).
+
+    Returns
+    -------
+    list of :class:`Job`, seed by seed, notebooks in order.
     """
     params = dict(params or {})
     if "seed" in params:
         raise ValueError("a grid run sets each job's seed from its list of seeds; give them with --seeds, not -p seed")
-    names = {notebook: run.notebook_parameter_names(notebook) for notebook in notebooks}
+    names = {notebook: parameters.notebook_defaults(notebook) for notebook in notebooks}
     jobs = []
     for seed in seeds:
         folder = seed_folder(run_dir, seed)
-        given = {**run.standard_parameters(profile, device, data_dir, folder), **params, "seed": seed}
+        given = {**parameters.standard_parameters(profile, device, data_dir, folder), **params, "seed": seed}
         for notebook in notebooks:
-            jobs.append(Job(notebook, seed, run.notebook_parameters(notebook, profile, given), folder, profile,
+            jobs.append(Job(notebook, seed, parameters.injected_parameters(notebook, profile, given), folder, profile,
                             kernel, threads, "threads" in names[notebook] and "threads" not in params))
     return jobs
 
@@ -218,16 +231,16 @@ def run_job(job: Job) -> dict[str, Any]:
     """
     from nbclient.exceptions import DeadKernelError
 
-    parameters = dict(job.parameters)
+    injected = dict(job.parameters)
     environment: dict[str, str] = {}
     if job.threads:
         environment = {"OMP_NUM_THREADS": str(job.threads), "MKL_NUM_THREADS": str(job.threads)}
         if job.threads_parameter:
-            parameters["threads"] = job.threads
+            injected["threads"] = job.threads
     start = time.time()
     try:
         with _environment(environment):
-            run.execute(job.notebook, job.executed, parameters, job.log, job.kernel)
+            run.execute(job.notebook, job.executed, injected, job.log, job.kernel)
     except run.NotebookFailed as failure:
         if isinstance(failure.__cause__, DeadKernelError):
             raise JobLost(f"{job.notebook.name}, seed {job.seed}: the kernel died (log at {job.log})") from None
@@ -407,14 +420,14 @@ def reproduce_seeds(seeds: Sequence[int], profile: str = config.DEFAULT_PROFILE,
     and ``tables/`` received while the job ran (jobs of one seed running side by side on a cluster
     count each other's too).
     """
-    config.check_profile(profile)
+    parameters.check_profile(profile)
     notebooks = run.list_notebooks(only)
     if resume is not None:
         run_dir = Path(resume).expanduser().resolve()
         if not run_dir.is_dir():
             raise FileNotFoundError(f"--resume {resume}: no such run folder")
     else:
-        run_dir = run.run_folder(profile, output_root if output_root is not None else config.RUNS_DIR)
+        run_dir = config.run_folder(profile, output_root)
     jobs = plan_jobs(notebooks, seeds, run_dir, profile, params, data_dir, device, kernel, threads)
     done = [job for job in jobs if finished(job)]
     todo = [job for job in jobs if job not in done]
@@ -433,8 +446,6 @@ def reproduce_seeds(seeds: Sequence[int], profile: str = config.DEFAULT_PROFILE,
     summary.to_csv(run_dir / "summary.csv", index=False)
     summary.attrs["run_dir"] = str(run_dir)
     if aggregate:
-        from .seeds import aggregate_run
-
         aggregate_run(run_dir)
     return summary
 

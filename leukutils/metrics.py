@@ -69,6 +69,12 @@ def classification_metrics(y_true: np.ndarray, y_pred: np.ndarray, y_score: np.n
     return {k: float(v) for k, v in out.items()}
 
 
+def evaluation_loss(probabilities: np.ndarray, labels: np.ndarray) -> float:
+    """Mean cross-entropy of predicted probabilities (n, k) against labels (n,) (clipped at 1e-12)."""
+    p = np.clip(probabilities[np.arange(len(labels)), labels], 1e-12, 1.0)
+    return float(-np.log(p).mean())
+
+
 def bootstrap_table(statistic: Callable[..., Mapping[str, float]], *arrays: np.ndarray, n_boot: int = 1000,
                     seed: int = 0, alpha: float = 0.05) -> pd.DataFrame:
     """Percentile bootstrap of named statistics over resampled rows: the one resampling loop of the package.
@@ -392,3 +398,27 @@ def detection_map(predictions: list[Mapping[str, np.ndarray]], targets: list[Map
         for c, v in zip(res50["classes"].reshape(-1).tolist(), res50["map_per_class"].reshape(-1).tolist()):
             out[f"map_50_class{int(c)}"] = float(v)
     return out
+
+
+# --------------------------------------------------------------------------------------------------
+# Threshold search: a bag's score from its instances, and the threshold fitted on validation data
+# --------------------------------------------------------------------------------------------------
+def bag_scores(instance_scores: np.ndarray, bag_of_instance: np.ndarray, n_bags: int) -> np.ndarray:
+    """The score of each bag (e.g. a field): the largest score of its instances (e.g. crop probabilities;
+    0 for a bag without instances), the max-pooling rule of multiple-instance learning.
+
+    ``instance_scores``: (k,) float; ``bag_of_instance``: (k,) int bag index (0 … n_bags-1) per instance.
+    Returns (n_bags,) float64."""
+    scores = np.zeros(n_bags)
+    np.maximum.at(scores, np.asarray(bag_of_instance, np.int64), np.asarray(instance_scores, np.float64))
+    return scores
+
+
+def best_threshold(scores: np.ndarray, labels: np.ndarray) -> float:
+    """The threshold on ``scores`` ((n,) float) that classifies ``labels`` ((n,) 0/1) most accurately as
+    ``scores > threshold``: the midpoint between neighbouring scores, the lowest such on ties; fit it on
+    validation data."""
+    values = np.unique(scores)
+    candidates = np.concatenate([[values[0] - 1e-6], (values[:-1] + values[1:]) / 2, [values[-1] + 1e-6]])
+    accuracy = [np.mean((scores > c) == labels) for c in candidates]
+    return float(candidates[int(np.argmax(accuracy))])

@@ -1,18 +1,100 @@
 """Paper 2's patient-level protocol: two-stage training of a bag classifier on generated series,
-diagnosis of every patient from partitions of its cells, and the "ideal" count perceptron.
+diagnosis of every patient from partitions of its cells, the removal and order tests, the ablations,
+and the "ideal" count perceptron.
 
-* :func:`fit_two_stage` — stage 1 on single cells (blast sensitivity), stage 2 on longer series.
-* :func:`evaluate_partitions`, :func:`partition_scores` — P2-T0, P2-F5, P2-F6, P2-T2, P2-A*.
-* :func:`count_features`, :func:`fit_count_perceptron`, :func:`predict_count_perceptron` — §5.3, P2-A1.
+* :func:`synthetic_cohorts` — the synthetic stand-ins of the paper's datasets.
+* :func:`detector_row` — the detector's mAP on its test images (``P2-M1``; training is
+  :func:`leukutils.train.train_detector`).
+* :func:`fit_two_stage`, :func:`train_bag_classifier` — stage 1 on single cells (blast sensitivity),
+  stage 2 on longer series (:func:`leukutils.data.bags.make_series`).
+* :func:`evaluate_partitions`, :func:`partition_scores`, :func:`score_partitions`, :func:`diagnosis_table`
+  — ``P2-T0``, ``P2-F6``; :func:`compare_models` — ``P2-X1``; :func:`seed_scores` — one row per model seed.
+* :func:`removal_rows`, :func:`removal_table` — ``P2-F5``; :func:`order_sensitivity`, :func:`order_summary`
+  — ``P2-X2``; :func:`bad_input_report` — what bad input gives.
+* :func:`count_features`, :func:`fit_count_perceptron`, :func:`predict_count_perceptron`,
+  :func:`lstm_vs_count_perceptron` — §5.3, ``P2-A1``.
+* :func:`series_length_ablation` — ``P2-F7``; :func:`compare_extractor`, :func:`compare_extractors` — ``P2-T2``.
+
+Bags of cells are built in :mod:`leukutils.data.bags`; statistics over model seeds are
+:func:`leukutils.metrics.summarise` with ``over="seeds"``.
 """
 from __future__ import annotations
 
-from typing import Sequence
+import copy
+import warnings
+from typing import Callable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 import torch
+from sklearn.linear_model import SGDClassifier
 from torch import nn
+
+from .data.bags import blank_image, crop_cells, make_series, remove_cells, shuffle_bag, subsample_bag
+from .data.readers import load_image
+from .data.sources import open_dataset
+from .data.torch_datasets import samples_from_records
+from .features import CellEncoder, FeatureBank
+from .inference import cell_blast_probability, detect, predict_bags
+from .metrics import bootstrap_ci, bootstrap_table, classification_metrics, detection_map, wilson_interval
+from .models.mil import build_mil
+from .train import SeriesStep, fit
+
+__all__ = ["synthetic_cohorts", "detector_row", "fit_two_stage", "train_bag_classifier", "evaluate_partitions",
+           "partition_scores", "score_partitions", "diagnosis_table", "seed_scores", "compare_models", "REMOVALS", "removal_rows",
+           "removal_table", "removal_test", "order_sensitivity", "order_summary", "bad_input_report",
+           "count_features", "fit_count_perceptron", "predict_count_perceptron", "lstm_vs_count_perceptron",
+           "series_length_ablation", "compare_extractor", "compare_extractors"]
+
+
+def synthetic_cohorts(*, seed: int, smear_shape: Sequence[int], mpp: float, detector_images: int, pool_patients: int,
+                      pool_smears: int, n_patients: int, smears_per_patient: int, cells_per_smear: Sequence[int],
+                      blast_fraction: Sequence[float]) -> tuple[list, list, list, list]:
+    """The synthetic stand-ins of paper 2's datasets (:func:`leukutils.data.sources.open_dataset`).
+
+    Returns four record lists: ``detector_images`` BCCD-layout fields with WBC boxes (``seed``; ALL-IDB1's
+    role), as many with blast / normal boxes (``seed + 1``; the two-class detector), the smears of
+    ``pool_patients`` training patients whose annotated cells make the single-cell pool (``seed + 2``;
+    6–10 cells per smear, 30–90 % blasts; ALL-IDB2 and Raabin's role) and the smears of ``n_patients``
+    test patients (``seed + 3``; Raabin-Leukemia's role) with ``cells_per_smear`` (low, high) cells and an
+    ALL patient's ``blast_fraction`` (low, high). Smears are ``smear_shape`` (H, W) px at ``mpp`` µm/px;
+    the patients' boxes that fall outside a smear are dropped.
+    """
+    smear, voc = dict(shape=tuple(smear_shape), mpp=mpp), dict(reader_options={"bad_boxes": "drop"})
+    return (open_dataset("bccd", n_images=detector_images, seed=seed, **smear),
+            open_dataset("bccd", n_images=detector_images, seed=seed + 1, two_class=True, **smear),
+            open_dataset("patients", n_patients=pool_patients, smears_per_patient=pool_smears, seed=seed + 2,
+                         cells_per_smear=(6, 10), blast_fraction=(0.3, 0.9), **smear, **voc),
+            open_dataset("patients", n_patients=n_patients, smears_per_patient=smears_per_patient, seed=seed + 3,
+                         cells_per_smear=tuple(cells_per_smear), blast_fraction=tuple(blast_fraction), **smear, **voc))
+
+
+def detector_row(name: str, model: nn.Module, records: Sequence, classes: Sequence[str], *, n_boot: int = 200,
+                 seed: int = 0, device: str | torch.device = "cpu") -> dict:
+    """One row of ``P2-M1``: a trained detector's COCO mAP on the ``test`` records, with a 95 % bootstrap
+    interval of mAP@0.5 over the test images.
+
+    Parameters
+    ----------
+    name : the row's ``detector``.
+    model : a detector trained by :func:`leukutils.train.train_detector` on the other records.
+    records, classes : as given to :func:`leukutils.train.train_detector`.
+    n_boot, seed : resamples of the test images and their seed.
+
+    Returns
+    -------
+    ``{"detector", "test images", "mAP@0.5", "mAP@0.5 low", "mAP@0.5 high", "mAP@[.5:.95]"}`` (detections
+    scored from a score of 0.05 up, :func:`leukutils.metrics.detection_map`).
+    """
+    test_set = samples_from_records([r for r in records if r.split == "test"], classes, load_image)
+    predictions = detect(model, [test_set.image(i) for i in range(len(test_set))], score_threshold=0.05, device=device)
+    targets = [dict(zip(("boxes", "labels"), test_set.target(i))) for i in range(len(test_set))]
+    scores = detection_map(predictions, targets, class_metrics=len(classes) > 1)
+    interval = bootstrap_table(lambda p, t: {"map_50": detection_map(list(p), list(t))["map_50"]},
+                               np.array(predictions, dtype=object), np.array(targets, dtype=object), n_boot=n_boot, seed=seed)
+    return {"detector": name, "test images": len(test_set), "mAP@0.5": scores["map_50"],
+            "mAP@0.5 low": float(interval.loc[0, "value low"]), "mAP@0.5 high": float(interval.loc[0, "value high"]),
+            "mAP@[.5:.95]": scores["map"]}
 
 
 def fit_two_stage(model: nn.Module, bank, normal_pool: np.ndarray, blast_pool: np.ndarray,
@@ -39,9 +121,6 @@ def fit_two_stage(model: nn.Module, bank, normal_pool: np.ndarray, blast_pool: n
     ``{"stage1": history, "stage2": history}`` (stages run), each a :func:`leukutils.train.fit`
     history with ``train_loss`` and ``train_accuracy`` per epoch.
     """
-    from .data.bags import make_series
-    from .train import SeriesStep, fit
-
     if hasattr(model, "set_input_scale"):
         model.set_input_scale(bank.features.reshape(-1, bank.dim))
     histories = {}
@@ -83,9 +162,6 @@ def evaluate_partitions(model: nn.Module, bags: Sequence[torch.Tensor], labels: 
     ``pred`` (1 if prob >= 0.5; a bag left empty is predicted 0 and flagged by ``n_cells == 0``). With
     ``return_inputs`` also the list of (n_cells, D) feature tensors of every row, in row order.
     """
-    from .data.bags import remove_cells, subsample_bag
-    from .predict import predict_bags
-
     if remove is not None and cell_labels is None:
         raise ValueError("evaluate_partitions: remove= needs cell_labels")
     rows, inputs = [], []
@@ -113,28 +189,30 @@ def partition_scores(table: pd.DataFrame, by: Sequence[str] = ("size",), n_boot:
     """Accuracy, F1, recall (sensitivity) and specificity per group of :func:`evaluate_partitions` rows,
     with the group's row count ``n`` and its ``empty_bags``.
 
-    With ``n_boot > 0`` also ``accuracy_low`` and ``accuracy_high``: a percentile interval from a
+    With ``n_boot > 0`` also ``accuracy low`` and ``accuracy high``: a percentile interval from a
     bootstrap over *patients* (a resampled patient brings all its partitions along, since the partitions
     of one patient are not independent), ``n_boot`` resamples seeded with ``seed``.
-    """
-    from .metrics import bootstrap_ci, classification_metrics
 
+    Returns one row per group: the ``by`` columns, ``accuracy`` (``accuracy low``, ``accuracy high``),
+    ``f1``, ``recall``, ``specificity``, ``n`` (partitions) and ``empty_bags``.
+    """
     rows = []
     for key, group in table.groupby(list(by), sort=True):
         m = classification_metrics(group["label"].to_numpy(), group["pred"].to_numpy())
         key = key if isinstance(key, tuple) else (key,)
-        row = {**dict(zip(by, key)), "accuracy": m["accuracy"], "f1": m["f1"], "recall": m["recall"],
-               "specificity": m["specificity"], "n": len(group), "empty_bags": int((group["n_cells"] == 0).sum())}
+        row = {**dict(zip(by, key)), "accuracy": m["accuracy"]}
         if n_boot:
             per_patient = (group["label"] == group["pred"]).groupby(group["patient"]).agg(["sum", "count"])
             correct, count = per_patient["sum"].to_numpy(float), per_patient["count"].to_numpy(float)
-            _, row["accuracy_low"], row["accuracy_high"] = bootstrap_ci(lambda c, n: c.sum() / n.sum(), correct, count,
+            _, row["accuracy low"], row["accuracy high"] = bootstrap_ci(lambda c, n: c.sum() / n.sum(), correct, count,
                                                                         n_boot=n_boot, seed=seed, alpha=alpha)
-        rows.append(row)
+        rows.append({**row, "f1": m["f1"], "recall": m["recall"], "specificity": m["specificity"], "n": len(group),
+                     "empty_bags": int((group["n_cells"] == 0).sum())})
     return pd.DataFrame(rows)
 
 
-def diagnosis_table(table: pd.DataFrame, n_boot: int = 1000, seed: int = 0, alpha: float = 0.05) -> pd.DataFrame:
+def diagnosis_table(table: pd.DataFrame, n_boot: int = 1000, seed: int = 0, alpha: float = 0.05,
+                    estimate: str = "value") -> pd.DataFrame:
     """Patient-level accuracy, F1, sensitivity and specificity of one diagnosis per patient (``P2-T0``).
 
     ``table``: :func:`evaluate_partitions` rows with ``sizes=[None]`` (all cells of each patient);
@@ -142,11 +220,10 @@ def diagnosis_table(table: pd.DataFrame, n_boot: int = 1000, seed: int = 0, alph
     proportions of patients and get Wilson intervals (:func:`leukutils.metrics.wilson_interval`, which
     do not collapse at 0 or 1); F1 gets a percentile bootstrap over patients (``n_boot``, ``seed``).
 
-    Returns one row per metric: ``metric``, ``value``, ``ci_low``, ``ci_high``, ``interval`` (the
-    method), ``patients`` (diagnosed), ``no cells found``.
+    Returns one row per metric: ``metric``, the ``estimate`` column (default ``value``) with its interval
+    ``<estimate> low``, ``<estimate> high``, ``interval`` (the method), ``patients`` (diagnosed), ``no cells
+    found``.
     """
-    from .metrics import bootstrap_ci, classification_metrics, wilson_interval
-
     found = table[table["n_cells"] > 0]
     y, pred = found["label"].to_numpy(), found["pred"].to_numpy()
     counts = {"accuracy": ((y == pred).sum(), len(y)), "sensitivity": ((pred[y == 1] == 1).sum(), (y == 1).sum()),
@@ -160,7 +237,8 @@ def diagnosis_table(table: pd.DataFrame, n_boot: int = 1000, seed: int = 0, alph
         else:
             k, n = counts[metric]
             value, (low, high), method = k / n if n else float("nan"), wilson_interval(int(k), int(n), alpha), "Wilson"
-        rows.append({"metric": metric, "value": value, "ci_low": low, "ci_high": high, "interval": method})
+        rows.append({"metric": metric, estimate: value, f"{estimate} low": low, f"{estimate} high": high,
+                     "interval": method})
     return pd.DataFrame(rows).assign(patients=len(found), **{"no cells found": int((table["n_cells"] == 0).sum())})
 
 
@@ -170,7 +248,7 @@ def diagnosis_table(table: pd.DataFrame, n_boot: int = 1000, seed: int = 0, alph
 
 def count_features(cell_probs: Sequence[np.ndarray], threshold: float = 0.5) -> np.ndarray:
     """(normal count, blast count) of each bag from per-cell blast probabilities
-    (:func:`leukutils.predict.cell_blast_probability`): (n_bags, 2) float."""
+    (:func:`leukutils.inference.cell_blast_probability`): (n_bags, 2) float."""
     return np.array([[np.sum(p < threshold), np.sum(p >= threshold)] for p in cell_probs], dtype=float).reshape(-1, 2)
 
 
@@ -186,8 +264,6 @@ def fit_count_perceptron(counts: np.ndarray, labels: np.ndarray, seed: int = 0):
     iterate was often "everything is ALL" (a constant predictor). Fit one perceptron per partition
     size: counts grow with the size, so one line for all sizes fits none of them.
     """
-    from sklearn.linear_model import SGDClassifier
-
     counts = np.asarray(counts, float).reshape(-1, 2)
     mean, scale = counts.mean(0), counts.std(0)
     scale = np.where(scale > 0, scale, 1.0)
@@ -210,13 +286,11 @@ def lstm_vs_count_perceptron(model: nn.Module, bags: Sequence[torch.Tensor], lab
     """Paper 2 §5.3 (``P2-A1``): the bag classifier against the "ideal" perceptron on its own cell counts.
 
     Every partition (:func:`evaluate_partitions`) is diagnosed by ``model``; each of its cells, fed
-    alone, is called blast or normal by the same model (:func:`leukutils.predict.cell_blast_probability`);
+    alone, is called blast or normal by the same model (:func:`leukutils.inference.cell_blast_probability`);
     per partition size a perceptron on (normal count, blast count) is fitted and scored on the same
     partitions (:func:`fit_count_perceptron`). Returns one row per size and a last row ``"mean"`` over the
     sizes: ``size`` (str), ``LSTM accuracy``, ``perceptron accuracy``, ``difference`` (LSTM − perceptron).
     """
-    from .predict import cell_blast_probability
-
     table, inputs = evaluate_partitions(model, bags, labels, sizes=sizes, n_draws=n_draws, seed=seed, device=device,
                                         return_inputs=True)
     counts = count_features(cell_blast_probability(model, inputs, device=device))
@@ -232,145 +306,9 @@ def lstm_vs_count_perceptron(model: nn.Module, bags: Sequence[torch.Tensor], lab
     return out.assign(difference=out["LSTM accuracy"] - out["perceptron accuracy"])
 
 
-def over_seeds(runs: pd.DataFrame, by: str | Sequence[str], columns: Sequence[str],
-               interval: Sequence[str] | None = None, alpha: float = 0.05) -> pd.DataFrame:
-    """Mean, standard deviation and a t interval of the mean of ``columns`` over model seeds, per group.
-
-    ``runs``: one row per (group, seed). Returns per group ``<column>`` (mean), ``<column> sd`` and, for
-    the columns in ``interval`` (default: all), ``<column> low`` and ``<column> high`` (the mean ±
-    t(1 - alpha/2, seeds - 1) · sd / √seeds: a 95 % interval of the mean over seeds for ``alpha`` 0.05;
-    NaN with one seed), and ``seeds``; groups in order of first appearance.
-    """
-    from scipy.stats import t
-
-    by = [by] if isinstance(by, str) else list(by)
-    rows = []
-    for key, group in runs.groupby(by, sort=False):
-        row = dict(zip(by, key if isinstance(key, tuple) else (key,)))
-        n = len(group)
-        for column in columns:
-            mean, sd = group[column].mean(), group[column].std(ddof=1) if n > 1 else float("nan")
-            half = t.ppf(1 - alpha / 2, n - 1) * sd / np.sqrt(n) if n > 1 else float("nan")
-            row.update({column: mean, f"{column} sd": sd})
-            if interval is None or column in interval:
-                row.update({f"{column} low": mean - half, f"{column} high": mean + half})
-        rows.append({**row, "seeds": n})
-    return pd.DataFrame(rows)
-
-
-__all__ = ["fit_two_stage", "evaluate_partitions", "partition_scores", "diagnosis_table", "count_features",
-           "fit_count_perceptron", "predict_count_perceptron", "lstm_vs_count_perceptron", "over_seeds", "REMOVALS",
-           "removal_rows", "removal_table", "removal_test", "compare_extractor"]
-
-
-# --------------------------------------------------------------------------------------------------
-# The pipeline's parts before the bag classifier: detector, pseudo-patients, bags of cell crops
-# --------------------------------------------------------------------------------------------------
-
-def train_detector(records: Sequence, classes: Sequence[str], *, epochs: int, lr: float, seed: int = 0,
-                   device: str | torch.device = "cpu", checkpoint: str = "", batch_size: int = 4, n_boot: int = 200,
-                   **build) -> tuple[nn.Module, pd.DataFrame, dict[str, float], int]:
-    """Paper 2's white-cell detector: a torchvision Faster R-CNN trained on the ``train`` (+ ``val``)
-    records and scored with COCO mAP on the ``test`` records.
-
-    Parameters
-    ----------
-    records : records with ``split``, ``boxes`` and ``box_labels`` (BCCD layout).
-    classes : box labels detected, mapped to 1..K in this order (``["WBC"]``; ``["blast", "normal"]``).
-    epochs, lr, batch_size, seed, device : training (Adam on the trainable parameters, horizontal flips).
-    checkpoint : state dict of a detector trained before with the same settings; skips training.
-    n_boot : resamples of the test images for the 95 % bootstrap interval of mAP@0.5.
-    build : :func:`leukutils.models.detector.build_detector` options (``arch``, ``weights``,
-        ``min_size``, ``max_size``, ``anchor_sizes``).
-
-    Returns
-    -------
-    model (eval mode), history (one row per epoch; one NaN row for a loaded checkpoint), the scores of
-    :func:`leukutils.metrics.detection_map` (``map``, ``map_50``, ...) with ``map_50_low`` and
-    ``map_50_high`` (the bootstrap interval over test images) and the number of test images.
-    """
-    import warnings
-
-    from . import train
-    from .data.readers import load_image
-    from .data.torch_datasets import samples_from_records
-    from .metrics import bootstrap_table, detection_map
-    from .models.detector import build_detector
-    from .models.weights import PretrainedWeightsUnavailable, load_checkpoint
-    from .predict import detect
-
-    train_set = samples_from_records([r for r in records if r.split in ("train", "val")], classes, load_image)
-    test_set = samples_from_records([r for r in records if r.split == "test"], classes, load_image)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", PretrainedWeightsUnavailable)  # said once by the notebook's set-up
-        model = build_detector(num_classes=len(classes) + 1, **build)
-    if checkpoint:
-        model = load_checkpoint(model, checkpoint).eval()
-        history = pd.DataFrame({"train_loss": [float("nan")], "seconds": [0.0]})
-    else:
-        optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=lr)
-        step = train.DetectorStep([train_set[i] for i in range(len(train_set))], batch_size=batch_size, device=device)
-        history = train.fit(model, step, epochs=epochs, optimizer=optimizer, seed=seed, progress=False)
-    predictions = detect(model, [test_set.image(i) for i in range(len(test_set))], score_threshold=0.05, device=device)
-    targets = [dict(zip(("boxes", "labels"), test_set.target(i))) for i in range(len(test_set))]
-    scores = detection_map(predictions, targets, class_metrics=len(classes) > 1)
-    interval = bootstrap_table(lambda p, t: {"map_50": detection_map(list(p), list(t))["map_50"]},
-                               np.array(predictions, dtype=object), np.array(targets, dtype=object), n_boot=n_boot, seed=seed)
-    scores["map_50_low"], scores["map_50_high"] = (float(interval.loc[0, c]) for c in ("ci_low", "ci_high"))
-    return model, history, scores, len(test_set)
-
-
-def pseudo_patients(records: Sequence, images_per_patient: int, per_class: int = 0, seed: int = 0,
-                    healthy: str = "Benign") -> tuple[list, list, dict[str, int]]:
-    """Pseudo-patients from single fields with image-level labels and no patient ids (Aria).
-
-    The fields of each class are shuffled (``seed``), cut to ``per_class`` (0: all) and halved: the
-    first half is a cell pool (each field its own subject), the second half is grouped into patients of
-    ``images_per_patient`` fields of that class (a class-``c`` patient ``c-000``, ``c-001``, ...).
-
-    Returns
-    -------
-    pool_fields : records of the pool half, ``subject`` = the field's path.
-    patient_fields : records of the patients' fields, ``subject`` = the pseudo-patient.
-    patient_labels : pseudo-patient → 1 (ALL) or 0 (``healthy`` class).
-    """
-    from dataclasses import replace
-
-    rng = np.random.default_rng(seed)
-    by_class: dict[str, list] = {}
-    for r in records:
-        by_class.setdefault(r.label, []).append(r)
-    pool_fields, patient_fields, patient_labels = [], [], {}
-    for label, members in sorted(by_class.items()):
-        members = [members[i] for i in rng.permutation(len(members))]
-        if per_class:
-            members = members[:per_class]
-        half, k = len(members) // 2, images_per_patient
-        pool_fields += [replace(r, subject=str(r.path)) for r in members[:half]]
-        for j in range(0, len(members) - half - k + 1, k):
-            subject = f"{label}-{j // k:03d}"
-            patient_labels[subject] = int(label != healthy)
-            patient_fields += [replace(r, subject=subject) for r in members[half + j: half + j + k]]
-    return pool_fields, patient_fields, patient_labels
-
-
-def detected_bags(detector: nn.Module, smears: Sequence, patient_labels: dict, *, crop_size: int,
-                  score_threshold: float, blast_names: Sequence[str] | None = None,
-                  device: str | torch.device = "cpu") -> tuple[list, list[dict]]:
-    """Detect the white cells of every smear and group their crops into one bag per patient.
-
-    ``blast_names``, when given, labels each crop blast/normal from the smears' annotated boxes (the
-    removal test's ground truth). Returns the bags (:class:`leukutils.data.bags.Bag`, sorted by
-    subject) and the detections per smear (:func:`leukutils.predict.detect`).
-    """
-    from .data.bags import bags_from_detections
-    from .data.readers import load_image
-    from .predict import detect
-
-    found = detect(detector, [load_image(r.path) for r in smears], score_threshold, device=device)
-    boxes = {str(r.path): d["boxes"] for r, d in zip(smears, found)}
-    options = {} if blast_names is None else {"blast_names": blast_names}
-    return bags_from_detections(smears, boxes, patient_labels, load_image, size=crop_size, **options), found
+def size_name(size: int | None) -> str:
+    """A partition size as the tables name it: ``"all"`` for every cell (``None`` or -1), else ``"8"``."""
+    return "all" if size is None or size == -1 else str(int(size))
 
 
 #: The conditions of the removal test (P2-F5): table name → ``remove`` of :func:`evaluate_partitions`.
@@ -396,15 +334,14 @@ def removal_table(rows: pd.DataFrame, n_boot: int = 1000, seed: int = 0, alpha: 
     """Recall of the ALL patients' partitions under each removal, and how much more the blast removal
     lowers it than the matched random removal (P2-F5).
 
-    ``rows``: :func:`removal_rows`. Per partition size (``size`` -1: all cells) the table gives the
-    recall of each condition of :data:`REMOVALS`, ``cells removed`` (mean blasts per ALL partition: what
-    the blast and the random removals take away), ``excess drop`` = recall(random removal) − recall(blast
-    removal) with ``ci_low``/``ci_high``, a percentile interval from a bootstrap over ALL patients (a
-    resampled patient brings all its partitions in all conditions: the comparison is paired), and the
+    ``rows``: :func:`removal_rows`. Per partition size (``size``: ``"all"`` for all cells, else the number
+    of cells as text, :func:`size_name`) the table gives the recall of each condition of :data:`REMOVALS`,
+    ``excess drop`` = recall(random removal) − recall(blast removal) with ``excess drop low``/``excess drop
+    high``, a percentile interval from a bootstrap over ALL patients (a
+    resampled patient brings all its partitions in all conditions: the comparison is paired), ``cells
+    removed`` (mean blasts per ALL partition: what the blast and the random removals take away), and the
     number of ``ALL patients`` and ``partitions``.
     """
-    from .metrics import bootstrap_table
-
     ill = rows[rows["label"] == 1]
     out = []
     for size, group in ill.groupby("size", sort=True):
@@ -418,8 +355,9 @@ def removal_table(rows: pd.DataFrame, n_boot: int = 1000, seed: int = 0, alpha: 
 
         boot = bootstrap_table(statistic, count, *hit_arrays, n_boot=n_boot, seed=seed, alpha=alpha).set_index("metric")
         none = group[group["removal"] == "none"]
-        out.append({"size": int(size), **boot["value"].to_dict(), "ci_low": boot.loc["excess drop", "ci_low"],
-                    "ci_high": boot.loc["excess drop", "ci_high"], "cells removed": none["blasts"].mean(),
+        out.append({"size": size_name(size), **boot["value"].to_dict(),
+                    "excess drop low": boot.loc["excess drop", "value low"],
+                    "excess drop high": boot.loc["excess drop", "value high"], "cells removed": none["blasts"].mean(),
                     "ALL patients": len(hits), "partitions": len(none)})
     return pd.DataFrame(out)
 
@@ -442,9 +380,6 @@ def order_sensitivity(models: dict[str, nn.Module], bags: Sequence[torch.Tensor]
     diagnoses every order. Returns one row per (model, patient): ``label``, ``prob_sd`` and
     ``prob_range`` of P(ALL) over the orders, ``flips`` (1 if the diagnosis changes with the order).
     """
-    from .data.bags import shuffle_bag
-    from .predict import predict_bags
-
     rows = []
     for p, bag in enumerate(bags):
         if len(bag) == 0:
@@ -458,15 +393,15 @@ def order_sensitivity(models: dict[str, nn.Module], bags: Sequence[torch.Tensor]
 
 
 def order_summary(order: pd.DataFrame, alpha: float = 0.05) -> pd.DataFrame:
-    """Per model, the spread of P(ALL) over cell orders (:func:`order_sensitivity`): ``mean_prob_sd``,
-    ``max_prob_range``, ``patients_flipped`` of ``patients``, and the share flipped with its Wilson
-    interval (``flipped_low``, ``flipped_high``)."""
-    from .metrics import wilson_interval
-
-    table = order.groupby("model", sort=False).agg(mean_prob_sd=("prob_sd", "mean"), max_prob_range=("prob_range", "max"),
-                                                   patients_flipped=("flips", "sum"), patients=("flips", "count")).reset_index()
-    intervals = [wilson_interval(int(k), int(n), alpha) for k, n in zip(table["patients_flipped"], table["patients"])]
-    return table.assign(flipped_low=[i[0] for i in intervals], flipped_high=[i[1] for i in intervals])
+    """Per model, the spread of P(ALL) over cell orders (:func:`order_sensitivity`): ``mean sd of P(ALL)``
+    (over orders, averaged over patients), ``max range of P(ALL)``, ``patients flipped`` of ``patients``,
+    and the ``share flipped`` with its Wilson interval (``share flipped low``, ``share flipped high``)."""
+    table = order.groupby("model", sort=False).agg(**{
+        "mean sd of P(ALL)": ("prob_sd", "mean"), "max range of P(ALL)": ("prob_range", "max"),
+        "patients flipped": ("flips", "sum"), "patients": ("flips", "count")}).reset_index()
+    intervals = [wilson_interval(int(k), int(n), alpha) for k, n in zip(table["patients flipped"], table["patients"])]
+    return table.assign(**{"share flipped": table["patients flipped"] / table["patients"],
+                           "share flipped low": [i[0] for i in intervals], "share flipped high": [i[1] for i in intervals]})
 
 
 def score_partitions(model: nn.Module, bags: Sequence[torch.Tensor], labels: Sequence[int],
@@ -482,8 +417,6 @@ def train_bag_classifier(kind: str, bank, normal_pool: np.ndarray, blast_pool: n
                          stage2: dict, seed: int = 0, device: str | torch.device = "cpu", **options):
     """A new bag classifier (``"lstm"`` or ``"abmil"``, torch seeded with ``seed``, built with ``options``
     such as ``dropout``) trained with :func:`fit_two_stage`; returns the model and its histories per stage."""
-    from .models.mil import build_mil
-
     torch.manual_seed(seed)
     model = build_mil(kind, bank.dim, **options)
     return model, fit_two_stage(model, bank, normal_pool, blast_pool, stage1, stage2, seed=seed, device=device)
@@ -498,8 +431,6 @@ def series_length_ablation(bank, normal_pool: np.ndarray, blast_pool: np.ndarray
     Returns one row per (length, model seed): ``length``, ``seed``, ``accuracy`` (mean over the
     partition ``sizes``, partitions drawn with ``seed``).
     """
-    import copy
-
     rows = []
     for model_seed in seeds:
         pretrained, _ = train_bag_classifier("lstm", bank, normal_pool, blast_pool, None, dict(stage1, length=1),
@@ -526,9 +457,6 @@ def compare_extractor(name: str, input_size: int, pool_views: np.ndarray, pool_i
     ``seed``). Returns one row per model seed: ``extractor``, ``input px``, ``features``, ``seed``, and
     the ``mean accuracy``, ``max accuracy``, ``mean F1`` and ``max F1`` over the partition sizes.
     """
-    from .data.bags import blank_image
-    from .features import CellEncoder, FeatureBank
-
     encoder = CellEncoder(name, weights=weights, input_size=input_size, layer=layer, device=device, seed=seed)
     bank = FeatureBank.from_images(encoder, pool_views, blank_image(pool_views.shape[-2]))
     feats = [encoder(c) if len(c) else torch.zeros(0, encoder.dim) for c in patient_crops]
@@ -542,3 +470,70 @@ def compare_extractor(name: str, input_size: int, pool_views: np.ndarray, pool_i
                      "mean accuracy": scores["accuracy"].mean(), "max accuracy": scores["accuracy"].max(),
                      "mean F1": scores["f1"].mean(), "max F1": scores["f1"].max()})
     return pd.DataFrame(rows)
+
+
+def compare_extractors(names: Sequence[str], input_sizes: Mapping[str, int], views: np.ndarray, is_blast: np.ndarray,
+                       patient_crops: Sequence[np.ndarray], labels: Sequence[int], *, pool_cells: int, pool_views: int,
+                       cells_per_patient: int, sizes: Sequence[int], seed: int = 0, **options) -> pd.DataFrame:
+    """P2-T2 for every extractor of ``names``: :func:`compare_extractor` on the same subsample of cells.
+
+    To keep every extractor's encoding short, ``pool_cells`` of the pool's cells (0: all; views
+    (N, V, s, s, 3) uint8, their ``is_blast`` (N,) bool) with their first ``pool_views`` views and
+    ``cells_per_patient`` random crops of each patient are drawn once (``seed``); the partitions are the
+    ``sizes`` up to ``cells_per_patient`` (or ``cells_per_patient`` alone). ``input_sizes``: extractor →
+    input px; ``options``: :func:`compare_extractor`'s ``seeds``, ``stage1``, ``stage2``, ``n_draws``,
+    ``weights``, ``layer``, ``device``. Returns the rows of every extractor, one per model seed.
+    """
+    rng = np.random.default_rng(seed)
+    pool = np.sort(rng.choice(len(views), min(len(views), pool_cells or len(views)), replace=False))
+    crops = [c[np.sort(rng.choice(len(c), min(len(c), cells_per_patient), replace=False))] for c in patient_crops]
+    sizes = [s for s in sizes if s <= cells_per_patient] or [cells_per_patient]
+    return pd.concat([compare_extractor(name, input_sizes[name], views[pool, :pool_views], np.asarray(is_blast)[pool], crops,
+                                        labels, sizes=sizes, seed=seed, **options) for name in names], ignore_index=True)
+
+
+def seed_scores(models: Mapping[int, nn.Module], bags: Sequence[torch.Tensor], labels: Sequence[int],
+                sizes: Sequence[int | None], n_draws: int = 1, seed: int = 0,
+                device: str | torch.device = "cpu") -> pd.DataFrame:
+    """One row per model seed (``models``: seed → trained bag classifier): ``seed`` and the ``accuracy``,
+    ``f1``, ``recall`` and ``specificity`` of :func:`score_partitions`, averaged over the partition
+    ``sizes`` (partitions drawn with ``seed``); the input of
+    :func:`leukutils.metrics.summarise` with ``over="seeds"``."""
+    columns = ["accuracy", "f1", "recall", "specificity"]
+    return pd.DataFrame([{"seed": s, **score_partitions(m, bags, labels, sizes, n_draws, seed, device)[columns].mean()}
+                         for s, m in models.items()])
+
+
+def compare_models(models: Mapping[str, nn.Module], bags: Sequence[torch.Tensor], labels: Sequence[int],
+                   sizes: Sequence[int | None], n_draws: int = 1, seed: int = 0, device: str | torch.device = "cpu",
+                   n_boot: int = 0) -> pd.DataFrame:
+    """P2-X1: :func:`score_partitions` of several bag classifiers (name → model) on the same partitions.
+
+    Returns one row per (model, size): ``model``, ``size`` (:func:`size_name`), ``accuracy`` with its
+    bootstrap interval over patients (``accuracy low``, ``accuracy high``, with ``n_boot``), ``f1``,
+    ``recall``, ``specificity`` and ``seeds`` (1: one model each).
+    """
+    table = pd.concat([score_partitions(m, bags, labels, sizes, n_draws, seed, device, n_boot=n_boot).assign(model=name)
+                       for name, m in models.items()])
+    table = table.assign(size=table["size"].map(size_name), seeds=1)
+    columns = ["model", "size", "accuracy", "accuracy low", "accuracy high", "f1", "recall", "specificity", "seeds"]
+    return table[[c for c in columns if c in table]].reset_index(drop=True)
+
+
+def bad_input_report(detect_cells: Callable, model: nn.Module, bag: torch.Tensor, shape: Sequence[int],
+                     crop_size: int) -> list[str]:
+    """What bad input gives, as three sentences: cells found by ``detect_cells`` (images → detections,
+    :func:`leukutils.inference.detect` with its detector bound) on a blank (H, W) = ``shape`` field,
+    ``model``'s P(ALL) for bags of 0, 1 and all cells of ``bag`` (n, D), and the crop of a box outside
+    the image (kept or not, and the warning :func:`leukutils.data.bags.crop_cells` gives)."""
+    blank_smear = np.full((*shape, 3), 235, np.uint8)
+    nothing = detect_cells([blank_smear])[0]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        _, kept = crop_cells(blank_smear, np.array([[10, 10, 60, 60], [400, 400, 420, 420]]), size=crop_size,
+                             source="blank field")
+    probs = predict_bags(model, [torch.zeros(0, bag.shape[1]), bag[:1], bag])
+    return [f"cells found on a blank field: {len(nothing['boxes'])} -> "
+            f"{'no cells found' if len(nothing['boxes']) == 0 else 'cells found'}",
+            f"P(ALL) for bags of 0, 1 and {len(bag)} cells: {np.round(probs, 3).tolist()}",
+            f"crop of a box outside the image: kept={kept.tolist()}; warning: {caught[0].message if caught else None}"]

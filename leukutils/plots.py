@@ -23,6 +23,11 @@ from typing import Mapping, Sequence
 import cv2
 import numpy as np
 import pandas as pd
+from matplotlib import colormaps
+from sklearn.metrics import ConfusionMatrixDisplay
+from sklearn.metrics import confusion_matrix as counts
+
+from .metrics import mask_scores
 
 __all__ = ["tile_grid", "contour_overlay", "contour_strip", "overlay", "cam_panel", "cam_grid", "training_curves",
            "fold_curves", "confusion_matrix", "removal_recall", "accuracy_vs_cells", "series_length_curve",
@@ -125,8 +130,6 @@ def overlay(image: np.ndarray, heatmap: np.ndarray, alpha: float = 0.5) -> np.nd
     ``image``: (H, W, 3) float in [0, 1] or uint8; ``heatmap``: (H, W) float in [0, 1].
     Returns (H, W, 3) float in [0, 1].
     """
-    from matplotlib import colormaps
-
     image = np.asarray(image, dtype=np.float32)
     if image.max() > 1.0:
         image = image / 255.0
@@ -216,7 +219,7 @@ def fold_curves(history: pd.DataFrame, score: str = "iou", score_label: str = "I
 
     ``history``: one row per fold and epoch with columns ``fold`` (0, 1, …), ``epoch``,
     ``train_<score>``, ``val_<score>``, ``train_loss``, ``val_loss`` (e.g.
-    :attr:`leukutils.models.unet.KFoldSegmentation.history`). Returns a Figure with two axes.
+    :attr:`leukutils.cross_validation.KFoldSegmentation.history`). Returns a Figure with two axes.
     """
     plt = _pyplot()
     fig, (ax_score, ax_loss) = plt.subplots(1, 2, figsize=(10, 3.4))
@@ -326,9 +329,6 @@ def confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray, class_names: Sequen
     ``y_true``, ``y_pred``: (n,) int class indices 0 … k-1; ``class_names``: k names (rows: true,
     columns: predicted). Returns a Figure with one axes.
     """
-    from sklearn.metrics import ConfusionMatrixDisplay
-    from sklearn.metrics import confusion_matrix as counts
-
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(4, 3.5))
     ConfusionMatrixDisplay(counts(y_true, y_pred, labels=list(range(len(class_names)))),
@@ -369,8 +369,6 @@ def segmentation_examples(images: Sequence[np.ndarray], truths: Sequence[np.ndar
     -------
     Figure with ``len(picks) × (2 + len(methods))`` axes.
     """
-    from .metrics import mask_scores
-
     plt = _pyplot()
     fig, axes = plt.subplots(len(picks), 2 + len(methods), figsize=(10, 2.1 * len(picks)), squeeze=False)
     for row, i in zip(axes, picks):
@@ -388,7 +386,7 @@ def logit_clusters(projections: Mapping[str, np.ndarray], labels: Mapping[str, n
 
     Parameters
     ----------
-    projections : model name → (n, 2) PC1, PC2 scores (e.g. from :func:`leukutils.cluster.separability`).
+    projections : model name → (n, 2) PC1, PC2 scores (e.g. from :func:`leukutils.logit_clustering.separability`).
     labels : (n,) int class index of each point, or model name → such an array.
     class_names : k names, class ``c`` drawn as its own colour with its centroid as a black cross.
     ratios : optional model name → Dist/SD ratio, written under the model name.

@@ -22,65 +22,34 @@ from typing import Any, Callable, Mapping
 import pandas as pd
 
 from . import config
+from .data import registry
+from .parameters import notebook_defaults
 from .report import with_ci
 
 RESULTS_DIR = config.ROOT / "results"
-PACKAGE = "leukutils"
 PUBLISHING = ("leukutils.publish", "leukutils.site")  # code that only publishes and renders results
 
 
-def _module_file(module: str, root: Path) -> Path | None:
-    """The file that defines ``module`` (``leukutils.data.splits``) under ``root``, or None."""
-    base = root.joinpath(*module.split("."))
-    for candidate in (base.with_suffix(".py"), base / "__init__.py"):
-        if candidate.is_file():
-            return candidate
-    return None
-
-
-def _imported_modules(source: str, module: str, is_package: bool) -> set[str]:
-    """Names of the package's modules that ``source`` (the code of ``module``) imports, anywhere in it."""
-    import ast
-
-    found = set()
-    for node in ast.walk(ast.parse(source)):
-        if isinstance(node, ast.Import):
-            found |= {alias.name for alias in node.names}
-        elif isinstance(node, ast.ImportFrom):
-            if node.level:  # relative: from the module's package, up level - 1
-                parts = module.split(".") if is_package else module.split(".")[:-1]
-                parts = parts[:len(parts) - node.level + 1]
-                target = ".".join(parts + ([node.module] if node.module else []))
-            else:
-                target = node.module or ""
-            found |= {target} | {f"{target}.{alias.name}" for alias in node.names}
-    return {name for name in found if name == PACKAGE or name.startswith(PACKAGE + ".")}
-
-
 def code_dependencies(notebook: str, root: Path = config.ROOT) -> list[str]:
-    """What a notebook's results depend on besides the notebook itself (repository-relative paths): the
-    package's modules its code cells import and those they import in turn (with every package
-    ``__init__`` on the way), the package's data files (paper values, dataset manifests) and the
-    notebook's profile files. The publishing and rendering code is left out, and a change elsewhere in
-    the package leaves the notebook's published results current."""
-    import nbformat
+    """What a notebook's results depend on besides the notebook itself.
 
-    cells = nbformat.read(root / "notebooks" / notebook, as_version=4).cells
-    code = "\n".join("\n".join(line for line in c.source.splitlines() if not line.lstrip().startswith(("%", "!")))
-                     for c in cells if c.cell_type == "code")
-    pending, seen = list(_imported_modules(code, "__main__", False)), set()
-    while pending:
-        name = pending.pop()
-        parts = name.split(".")
-        for depth in range(1, len(parts) + 1):  # importing a.b.c runs a/__init__ and a/b/__init__ too
-            module = ".".join(parts[:depth])
-            path = _module_file(module, root)
-            if path is None or module in seen or module in PUBLISHING:
-                continue
-            seen.add(module)
-            pending += _imported_modules(path.read_text(), module, path.name == "__init__.py")
-    files = {_module_file(m, root) for m in seen}
-    package = root / PACKAGE
+    The package's modules its code cells import and those they import in turn, with every package
+    ``__init__`` on the way (:func:`leukutils.config.module_dependencies`), the package's data files
+    (paper values, dataset manifests) and the notebook's profile files. The publishing and rendering
+    code is left out, and a change elsewhere in the package leaves the notebook's published results
+    current.
+
+    Parameters
+    ----------
+    notebook : the notebook's file name (``"01_dual_cam.ipynb"``) in ``<root>/notebooks``.
+    root : the compendium's root.
+
+    Returns
+    -------
+    list of repository-relative paths (str), sorted.
+    """
+    files = set(config.module_dependencies(notebook, root, skip=PUBLISHING))
+    package = root / config.PACKAGE
     files |= {p for p in package.rglob("*") if p.is_file() and p.suffix not in (".py", ".pyc", ".yaml")}
     files |= set((package / "profiles").glob(f"*/{Path(notebook).stem}.yaml"))
     return sorted(str(p.relative_to(root)) for p in files)
@@ -98,8 +67,6 @@ def git(*args: str, cwd: Path = config.ROOT) -> str | None:
 def datasets_used(parameters: Mapping[str, Any]) -> list[str]:
     """Registered datasets that a notebook's parameters name (``dataset: aria``, ``real_sets: [jtsc]``), in
     registry order; every registered dataset present here when none is named (e.g. notebook 00)."""
-    from .data import registry
-
     names = list(registry.DATASETS)
     values = [v for value in parameters.values() for v in (value if isinstance(value, (list, tuple)) else [value])]
     named = [n for n in names if any(isinstance(v, str) and v.lower() == n for v in values)]
@@ -108,8 +75,6 @@ def datasets_used(parameters: Mapping[str, Any]) -> list[str]:
 
 def dataset_fact(name: str) -> dict[str, Any]:
     """A dataset's name, the sha256 of its manifest (which pins every file's sha256) and its file count."""
-    from .data import registry
-
     dataset = registry.get(name)
     if not dataset.manifest:
         return {"name": name, "manifest_sha256": None, "files": None}
@@ -124,16 +89,6 @@ def machine_facts(device: str = "auto") -> dict[str, Any]:
 
     return {"cpu_cores": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version(),
             "torch": torch.__version__, "device": str(config.choose_device(device))}
-
-
-def notebook_defaults(notebook: str | os.PathLike) -> dict[str, Any]:
-    """The literals of a notebook's parameters cell (its default profile), read with papermill and
-    parsed as ``-p`` values are (:func:`leukutils.run.parse_value`)."""
-    import papermill as pm
-
-    from .run import parse_value
-
-    return {name: parse_value(info["default"]) for name, info in pm.inspect_notebook(str(notebook)).items()}
 
 
 def provenance_card(notebook: str, profile: str, parameters: Mapping[str, Any], seconds: float,
@@ -185,6 +140,28 @@ def _table(results: Path, artefact: str) -> pd.DataFrame | None:
     return pd.read_csv(found[0]) if found else None
 
 
+#: How an estimate's interval is named: the column convention first, then the names of results published
+#: before it (``ci_low``/``ci_high``, or a bare ``low``/``high``), which SUMMARY still reads until rerun.
+INTERVAL_NAMES = (("{} low", "{} high"), ("ci_low", "ci_high"), ("low", "high"))
+
+
+def _value(row: pd.Series, *names: str):
+    """The first of ``names`` that ``row`` has (a column renamed since a result was published)."""
+    for name in names:
+        if name in row:
+            return row[name]
+    raise KeyError(f"none of the columns {names} in the published table (columns: {list(row.index)})")
+
+
+def _estimate(row: pd.Series, column: str, digits: int = 3) -> str:
+    """``row[column]`` with its interval as one cell (``0.912 [0.880, 0.940]``), whichever naming the
+    published table uses (:data:`INTERVAL_NAMES`)."""
+    for low, high in INTERVAL_NAMES:
+        if low.format(column) in row and high.format(column) in row:
+            return with_ci(row[column], row[low.format(column)], row[high.format(column)], digits)
+    raise KeyError(f"no interval of {column!r} in the published table (columns: {list(row.index)})")
+
+
 def _paper(value: float, digits: int = 4, note: str = "") -> str:
     """A paper's value as a table cell: "—" when the paper gives none (NaN)."""
     return "—" if pd.isna(value) else f"{value:.{digits}f}{note}"
@@ -211,7 +188,7 @@ def _aria_accuracy(results: Path) -> list[tuple[str, str, str]]:
     rows = []
     t = _table(results, "P1-T1")
     if t is not None:
-        rows += [(f"Aria accuracy, {r['model']} (notebook 01)", with_ci(r["this_run"], r["ci_low"], r["ci_high"]),
+        rows += [(f"Aria accuracy, {r['model']} (notebook 01)", _estimate(r, "this run" if "this run" in r else "this_run"),
                   _paper(r["paper"], 2, " (C-NMC)"))
                  for _, r in t[t["metric"] == "accuracy"].iterrows()]
     t = _table(results, "P1-X1")
@@ -231,7 +208,7 @@ def _patient_diagnosis(results: Path) -> list[tuple[str, str, str]]:
     if t is None:
         return []
     return [(f"{r['metric']} over {int(r['patients'])} patients ({r['interval']} interval)",
-             with_ci(r["this run"], r["ci_low"], r["ci_high"]), _paper(r["paper (ALL-IDB1)"], 4, " (ALL-IDB1)"))
+             _estimate(r, "this run"), _paper(r["paper (ALL-IDB1)"], 4, " (ALL-IDB1)"))
             for _, r in t.iterrows()]
 
 
@@ -239,7 +216,7 @@ def _segmented_classifiers(results: Path) -> list[tuple[str, str, str]]:
     t = _table(results, "P3-T5")
     if t is None:
         return []
-    return [(f"test accuracy, {r['model']} ({int(r['test images'])} images)",
+    return [(f"test accuracy, {r['model']} ({int(_value(r, 'n', 'test images'))} images)",
              with_ci(r["test accuracy"], r["test accuracy low"], r["test accuracy high"]),
              _paper(r["paper val accuracy"], 4, " (validation, FAB L1–L3 set)")) for _, r in t.iterrows()]
 
@@ -248,7 +225,7 @@ def _verdicts(results: Path) -> list[tuple[str, str, str]]:
     t = _table(results, "X-T0")
     if t is None:
         return []
-    return [(f"verdict, {r['paper']}: {r['effect']}", f"{with_ci(r['value'], r['low'], r['high'])} → {r['verdict']}", "—")
+    return [(f"verdict, {r['paper']}: {r['effect']}", f"{_estimate(r, 'value')} → {r['verdict']}", "—")
             for _, r in t.iterrows()]
 
 
@@ -299,7 +276,7 @@ def summary_markdown(results: str | os.PathLike) -> str:
     return "\n".join(lines)
 
 
-__all__ = ["RESULTS_DIR", "code_dependencies", "notebook_defaults", "datasets_used", "dataset_fact", "machine_facts", "provenance_card", "publish_run",
+__all__ = ["RESULTS_DIR", "code_dependencies", "datasets_used", "dataset_fact", "machine_facts", "provenance_card", "publish_run",
            "staleness", "summary_markdown"]
 
 

@@ -156,17 +156,3 @@ def paper_values(artefact_id: str, keys, columns) -> np.ndarray:
         raise ValueError(f"paper_values: {len(keys)} keys but {len(columns)} columns")
     lookup = {(k, c): v for k, c, v in zip(rows["key"], rows["column"], rows["value"])}
     return np.array([lookup.get((str(k), str(c)), np.nan) for k, c in zip(keys, columns)], dtype=np.float64)
-
-
-def model_card(parameters: dict, **facts) -> dict:
-    """A model card: what a saved model is and how it was made, for the JSON beside its ``.pt``.
-
-    Parameters
-    ----------
-    parameters : the notebook's parameters (:func:`leukutils.config.notebook_parameters`); where the run
-        read and wrote (``data_dir``, ``output_dir``, ``device``) is left out, as it describes the machine,
-        not the model.
-    facts : what the notebook knows besides (``architecture``, ``classes``, ``sizes``, ``test_metrics``, ...).
-    """
-    machine = {"data_dir", "output_dir", "device"}
-    return {"parameters": {k: v for k, v in parameters.items() if k not in machine}, **facts}

@@ -1,40 +1,37 @@
 """Execute the compendium's notebooks with papermill: ``leukutils reproduce``.
 
-The default profile (the literals of each notebook's parameters cell) regenerates the committed
-``figures/``, ``tables/`` and executed notebooks; every other profile (or a default run given
-``output_root``) writes under ``runs/<profile>-<stamp>/`` and never over the committed outputs. A
-profile is a papermill parameters file per notebook (:func:`leukutils.config.profile_parameters`);
-``-p`` values go on top, and a name that is not a parameter of the notebook stops the run before any
-notebook starts. Each notebook is executed into the run folder first, with its
-own log, and copied back over ``notebooks/`` only when it succeeded, so a failing notebook stays
-where it can be inspected and the committed one is untouched.
+Only the default profile run with nothing changed (the literals of each notebook's parameters cell)
+regenerates the committed ``figures/``, ``tables/`` and executed notebooks; a run with any value that
+differs (another profile, any ``-p NAME VALUE``, ``--seed``, ``--device``) or given ``output_root``
+writes under ``runs/<profile>-<stamp>/``, says so, and never writes over the committed outputs. A
+profile is a papermill parameters file per notebook (:func:`leukutils.parameters.profile_parameters`);
+``-p`` values go on top, and a name that is not a parameter of the notebook, or a value of the wrong
+type or out of its range (:func:`leukutils.parameters.injected_parameters`), stops the run before any
+kernel starts. Each notebook is executed into the run folder first, with its own log, and copied back
+over ``notebooks/`` only when it succeeded, so a failing notebook stays where it can be inspected and
+the committed one is untouched.
 """
 from __future__ import annotations
 
-import ast
 import os
+import re
 import shutil
 import sys
 import time
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterable
 
 import pandas as pd
 
-from . import config
+from . import config, parameters
+from .publish import publish_run
 
 KERNEL = "python3"
-STANDARD_PARAMETERS = ("profile", "seed", "device", "data_dir", "output_dir")
 
 
 class UnknownNotebook(ValueError):
     """``--only`` named a notebook number that does not exist."""
-
-
-class UnknownParameter(ValueError):
-    """A parameter name (from ``-p`` or a profile file) that the notebook's parameters cell lacks."""
 
 
 class NotebookFailed(RuntimeError):
@@ -71,66 +68,6 @@ def list_notebooks(only: Iterable[str] | None = None, folder: Path | None = None
     return notebooks
 
 
-def notebook_parameter_names(notebook: Path) -> list[str]:
-    """Names assigned in the notebook's cell tagged ``parameters`` (papermill's own reading of it)."""
-    import papermill as pm
-
-    return list(pm.inspect_notebook(str(notebook)))
-
-
-def notebook_parameters(notebook: Path, profile: str, given: dict[str, Any] | None = None) -> dict[str, Any]:
-    """What papermill injects into ``notebook``: the profile's parameters file, then ``given`` on top.
-
-    Raises :class:`UnknownParameter`, naming the notebook and listing its parameters, when a name is
-    not a parameter of the notebook (misspelt, or belonging to another notebook).
-    """
-    values = {**config.profile_parameters(notebook, profile), **(given or {})}
-    known = notebook_parameter_names(notebook)
-    unknown = [name for name in values if name not in known]
-    if unknown:
-        source = config.profile_file(notebook, profile)
-        where = f" (profile file {source.relative_to(config.ROOT) if source.is_relative_to(config.ROOT) else source})" \
-            if source is not None and any(name in config.profile_parameters(notebook, profile) for name in unknown) else ""
-        raise UnknownParameter(f"{notebook.name} has no parameter {', '.join(map(repr, unknown))}{where}; "
-                               f"its parameters are: {', '.join(known)}")
-    return values
-
-
-def parse_value(text: str) -> Any:
-    """A ``-p name value`` value: a Python literal when it parses as one (``3``, ``0.1``, ``None``, ``[1,2]``),
-    else the string itself."""
-    try:
-        return ast.literal_eval(text)
-    except (ValueError, SyntaxError):
-        return text
-
-
-def run_folder(profile: str, output_root: str | Path | None = None, stamp: str | None = None) -> Path | None:
-    """``runs/<profile>-<stamp>/`` for runs other than the committed default one (or when ``output_root``
-    is given), else None."""
-    if profile == config.DEFAULT_PROFILE and output_root is None:
-        return None
-    stamp = stamp or datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
-    base = Path(output_root) if output_root is not None else config.RUNS_DIR
-    return (base / f"{profile}-{stamp}").resolve()
-
-
-def standard_parameters(profile: str, device: str = "auto", data_dir: str | None = None,
-                        output_dir: str | Path | None = None) -> dict[str, Any]:
-    """The parameters every notebook has, as the runner passes them: only those that differ from the
-    parameters cell's literals (``profile``, ``device``, ``data_dir`` resolved, ``output_dir``)."""
-    standard: dict[str, Any] = {}
-    if profile != config.DEFAULT_PROFILE:
-        standard["profile"] = profile
-    if device != "auto":
-        standard["device"] = device
-    if data_dir:
-        standard["data_dir"] = str(Path(data_dir).expanduser().resolve())
-    if output_dir:
-        standard["output_dir"] = str(output_dir)
-    return standard
-
-
 def _count_outputs(dirs: list[Path], since: float) -> int:
     return sum(1 for d in dirs if d.is_dir() for f in d.iterdir() if f.is_file() and f.stat().st_mtime >= since)
 
@@ -141,16 +78,27 @@ def _failure_detail(error: Exception) -> str:
     traceback = getattr(error, "traceback", None)
     lines = [f"cell {cell}:" if cell is not None else "", source.strip()]
     if traceback:
-        import re
         lines.append(re.sub(r"\x1b\[[0-9;]*m", "", "\n".join(traceback)))
     else:
         lines.append(f"{type(error).__name__}: {error}")
     return "\n".join(l for l in lines if l)
 
 
-def execute(notebook: Path, executed: Path, parameters: dict[str, Any], log: Path, kernel: str = KERNEL,
+def execute(notebook: Path, executed: Path, values: dict[str, Any], log: Path, kernel: str = KERNEL,
             timeout: int | None = None) -> None:
-    """Execute one notebook with papermill into ``executed``, its cell output streamed to ``log``."""
+    """Execute one notebook with papermill into ``executed``, its cell output streamed to ``log``.
+
+    Parameters
+    ----------
+    notebook : the notebook to run.
+    executed : where the executed notebook is written.
+    values : the parameters papermill injects (:func:`leukutils.parameters.injected_parameters`).
+    log : the file that receives the cells' output.
+    kernel : Jupyter kernel name.
+    timeout : seconds a cell may run (None: no limit).
+
+    Raises :class:`NotebookFailed`, holding the failing cell and its traceback, when a cell raises.
+    """
     import papermill as pm
 
     executed.parent.mkdir(parents=True, exist_ok=True)
@@ -159,7 +107,7 @@ def execute(notebook: Path, executed: Path, parameters: dict[str, Any], log: Pat
     os.environ[config.PROGRESS_ENV] = "off"  # the kernel inherits it: no redrawn bars in saved notebooks
     with log.open("w") as handle:
         try:
-            pm.execute_notebook(str(notebook), str(executed), parameters=parameters, kernel_name=kernel,
+            pm.execute_notebook(str(notebook), str(executed), parameters=values, kernel_name=kernel,
                                 cwd=str(notebook.parent), progress_bar=False, log_output=True,
                                 stdout_file=handle, stderr_file=handle, execution_timeout=timeout)
         except Exception as error:
@@ -186,27 +134,61 @@ def _relative_papermill_paths(executed: Path) -> None:
     nbformat.write(nb, executed)
 
 
+def _shown(path: Path) -> Path:
+    """``path`` relative to the compendium's root when it lies inside it."""
+    return path.relative_to(config.ROOT) if path.is_relative_to(config.ROOT) else path
+
+
 def reproduce(profile: str = config.DEFAULT_PROFILE, only: Iterable[str] | None = None,
               params: dict[str, Any] | None = None, data_dir: str | None = None, device: str = "auto",
               output_root: str | Path | None = None, kernel: str = KERNEL, progress: bool = True,
               publish: bool = False) -> pd.DataFrame:
     """Run the notebooks in order; return the summary table.
 
-    Every notebook's parameters (profile file + ``params``, see :func:`notebook_parameters`) are checked
-    before the first one starts. Stops at the first failing notebook (raising :class:`NotebookFailed`
-    after printing the summary so far). ``publish``: when every notebook succeeded, copy the run into
-    ``results/<profile>/`` with provenance cards and SUMMARY.md (:func:`leukutils.publish.publish_run`);
-    not for the default profile, whose run is committed in place.
+    Parameters
+    ----------
+    profile : the parameter set (:func:`leukutils.parameters.profiles`).
+    only : notebook numbers (:func:`list_notebooks`); None: every notebook.
+    params : ``-p`` values, on top of the profile's (the same for every notebook run).
+    data_dir, device : the notebooks' ``data_dir`` and ``device`` parameters.
+    output_root : write the run folder ``<profile>-<stamp>/`` here (default ``runs/``).
+    kernel : Jupyter kernel name.
+    progress : show a progress bar.
+    publish : when every notebook succeeded, copy the run into ``results/<profile>/`` with provenance
+        cards and SUMMARY.md (:func:`leukutils.publish.publish_run`); not for the default profile,
+        whose run is committed in place.
+
+    Returns
+    -------
+    DataFrame with columns notebook, profile, seconds, status, outputs, executed; also written to
+    ``summary.csv`` in the run folder.
+
+    Every notebook's parameters (profile file + ``params``, see
+    :func:`leukutils.parameters.injected_parameters`) are checked before the first one starts. The run
+    is the committed one, writing ``notebooks/``, ``figures/`` and ``tables/``, only for the default
+    profile without ``output_root`` and without a value that differs from a notebook's defaults;
+    otherwise it writes under ``runs/<profile>-<stamp>/`` and says where on stderr. Stops at the first
+    failing notebook (raising :class:`NotebookFailed` after printing the summary so far).
     """
-    config.check_profile(profile)
+    parameters.check_profile(profile)
     if publish and profile == config.DEFAULT_PROFILE and output_root is None:
-        raise ValueError(f"--publish is for the other profiles ({', '.join(p for p in config.profiles() if p != profile)}): "
+        raise ValueError(f"--publish is for the other profiles ({', '.join(p for p in parameters.profiles() if p != profile)}): "
                          f"the {profile} run already writes the committed figures/, tables/ and notebooks/")
     notebooks = list_notebooks(only)
-    run_dir = run_folder(profile, output_root)
-    standard = standard_parameters(profile, device, data_dir, run_dir)
-    plan = {notebook: notebook_parameters(notebook, profile, {**standard, **(params or {})}) for notebook in notebooks}
-    work_dir = run_dir or (config.RUNS_DIR / f"{profile}-{datetime.now(timezone.utc).strftime('%Y%m%d-%H%M%S')}").resolve()
+    given = {**parameters.standard_parameters(profile, device, data_dir), **(params or {})}
+    plan = {notebook: parameters.injected_parameters(notebook, profile, given) for notebook in notebooks}
+    changed = sorted({name for notebook in notebooks
+                      for name in parameters.overrides(plan[notebook], parameters.notebook_defaults(notebook))})
+    committed = profile == config.DEFAULT_PROFILE and output_root is None and not changed
+    run_dir = None if committed else config.run_folder(profile, output_root)
+    if run_dir is not None:
+        plan = {notebook: {**values, "output_dir": str(run_dir)} for notebook, values in plan.items()}
+        why = (f"profile {profile}" if profile != config.DEFAULT_PROFILE
+               else f"{', '.join(changed)} differ{'s' if len(changed) == 1 else ''} from the notebooks' defaults" if changed
+               else "--output-root given")
+        print(f"{why}: this run writes under {_shown(run_dir)}/ (the committed notebooks/, figures/ and tables/ "
+              f"are left as they are)", file=sys.stderr)
+    work_dir = run_dir or config.run_folder(profile)
     out = config.output_dirs(run_dir)
     results: list[NotebookResult] = []
     bar = config.progress_bar(notebooks, enabled=progress, desc=f"reproduce ({profile})", unit="notebook")
@@ -232,11 +214,8 @@ def reproduce(profile: str = config.DEFAULT_PROFILE, only: Iterable[str] | None 
     summary_path = work_dir / "summary.csv"
     summary.to_csv(summary_path, index=False)
     if publish:
-        from .publish import publish_run
-
         dest = publish_run(work_dir, summary, {notebook.name: plan[notebook] for notebook in notebooks}, profile)
-        print(f"published to {dest.relative_to(config.ROOT) if dest.is_relative_to(config.ROOT) else dest} "
-              f"(SUMMARY.md, provenance/)", file=sys.stderr)
+        print(f"published to {_shown(dest)} (SUMMARY.md, provenance/)", file=sys.stderr)
     return summary
 
 

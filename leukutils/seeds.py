@@ -28,6 +28,8 @@ from typing import Mapping, Sequence
 
 import pandas as pd
 
+from .report import save_table
+
 #: Columns of an aggregated table after the key columns.
 STATISTICS = ("column", "n_seeds", "mean", "sd", "min", "max")
 #: Quantiles of the interval across seeds.
@@ -130,8 +132,6 @@ def aggregate_run(run_dir: str | os.PathLike, out_dir: str | os.PathLike | None 
     cannot be aggregated (a file name without an artefact id, a key column named like an aggregated
     one) is left out with a warning.
     """
-    from .report import save_table
-
     out = Path(out_dir) if out_dir is not None else Path(run_dir) / "tables" / "seeds"
     written = []
     for name, tables in seed_tables(run_dir).items():

@@ -29,8 +29,10 @@ from typing import Mapping, Sequence
 import cv2
 import numpy as np
 import pandas as pd
+from scipy import ndimage
 
 from .data.readers import ImageLoader
+from .data.torch_datasets import ImageDataset
 from .metrics import bootstrap_ci, mask_scores, summarise
 from .preprocess import _check_rgb_uint8 as _check_rgb
 from .preprocess import colour_constancy, nucleus_enhancement
@@ -38,7 +40,7 @@ from .preprocess import colour_constancy, nucleus_enhancement
 __all__ = [
     "segment_nuclei", "segment_nuclei_skimage", "fill_holes", "remove_small_regions",
     "ensemble_masks", "apply_mask", "dilate_mask", "out_of_fold_dilation", "DILATION_CANDIDATES", "nucleus_found",
-    "segment_many", "SegmentationRun", "ClassifierInput", "score_masks", "compare_methods",
+    "segment_many", "SegmentationRun", "ClassifierInput", "ClassifierImages", "score_masks", "compare_methods",
 ]
 
 
@@ -144,7 +146,6 @@ def segment_nuclei_skimage(image: np.ndarray, bilateral_diameter: int = 9, bilat
     :func:`leukutils.preprocess.nucleus_enhancement` (the fast version filters its uint8 rendering).
     Same parameters and return value as :func:`segment_nuclei` (without ``return_steps``).
     """
-    from scipy import ndimage
     from skimage import filters, morphology, restoration
 
     image = _check_rgb(image, "segment_nuclei_skimage")
@@ -189,7 +190,7 @@ def out_of_fold_dilation(masks: Sequence[np.ndarray], truths: Sequence[np.ndarra
     ----------
     masks : (H, W) bool handcrafted masks without dilation, one per image.
     truths : matching (H, W) bool ground-truth masks.
-    folds : (n,) int fold of each image (e.g. :attr:`leukutils.models.unet.KFoldSegmentation.fold`);
+    folds : (n,) int fold of each image (e.g. :attr:`leukutils.cross_validation.KFoldSegmentation.fold`);
         images with fold −1 are left undilated and not used for the choice.
     candidates : dilation radii in pixels.
 
@@ -279,7 +280,7 @@ def compare_methods(scores: pd.DataFrame, columns: Sequence[str] = ("accuracy", 
 
     Returns
     -------
-    DataFrame, one row per method in the order of ``scores``: ``method``, ``images``, ``empty masks``,
+    DataFrame, one row per method in the order of ``scores``: ``method``, ``n`` (images), ``empty masks``,
     the mean of each of ``columns``, ``dice low`` and ``dice high`` (interval of the mean Dice) and, with
     a reference, ``<reference> dice minus this`` with ``… low`` and ``… high``: the mean over the images
     of the reference's Dice minus this method's, with an interval from resampling images (paired).
@@ -288,7 +289,7 @@ def compare_methods(scores: pd.DataFrame, columns: Sequence[str] = ("accuracy", 
     if reference is not None and reference not in methods:
         raise ValueError(f"compare_methods: reference {reference!r} is not one of the methods {methods}")
     summary = summarise(scores, "method", list(columns), n_boot=n_boot, seed=seed).set_index("method").loc[methods]
-    table = pd.DataFrame({"method": methods, "images": scores.groupby("method").size().loc[methods].to_numpy(),
+    table = pd.DataFrame({"method": methods, "n": scores.groupby("method").size().loc[methods].to_numpy(),
                           "empty masks": scores.groupby("method")["empty"].sum().loc[methods].to_numpy(),
                           **{c: summary[c].to_numpy() for c in columns}})
     if "dice" in columns:
@@ -360,3 +361,83 @@ class ClassifierInput(ImageLoader):
     def n_empty(self) -> int:
         """Number of files read so far in which no nucleus was found."""
         return sum(not f for f in self.found.values())
+
+
+# --------------------------------------------------------------------------------------------------
+# Nuclei as regions: the marked ones, crops around each, the cells they belong to
+# --------------------------------------------------------------------------------------------------
+
+
+def marked_components(mask: np.ndarray, centres: np.ndarray) -> np.ndarray:
+    """The connected regions of ``mask`` ((H, W) bool) that hold at least one of ``centres`` ((k, 2)
+    ``x, y`` pixels), e.g. the nuclei of the annotated blasts among all nuclei of a field. (H, W) bool."""
+    labels, _ = ndimage.label(np.asarray(mask, bool))
+    h, w = labels.shape
+    xy = np.round(np.asarray(centres, np.float64).reshape(-1, 2)).astype(int)
+    xy = xy[(xy[:, 0] >= 0) & (xy[:, 0] < w) & (xy[:, 1] >= 0) & (xy[:, 1] < h)]
+    keep = np.setdiff1d(np.unique(labels[xy[:, 1], xy[:, 0]]), [0])
+    return np.isin(labels, keep)
+
+
+def nucleus_crops(image: np.ndarray, mask: np.ndarray, size: int, min_area: int = 1) -> np.ndarray:
+    """Square crops of ``size`` px centred on each connected region of ``mask`` ((H, W) bool: nuclei) of
+    ``image`` ((H, W, 3) uint8), the image mirror-padded at its borders. Returns (k, size, size, 3) uint8,
+    k the number of regions of at least ``min_area`` pixels (possibly 0), in the order of ``ndimage.label``."""
+    labels, k = ndimage.label(np.asarray(mask, bool))
+    if k == 0:
+        return np.zeros((0, size, size, 3), np.uint8)
+    areas = ndimage.sum_labels(np.ones_like(labels), labels, range(1, k + 1))
+    centres = ndimage.center_of_mass(np.ones_like(labels), labels, range(1, k + 1))
+    half = size // 2
+    padded = np.pad(image, ((half, half), (half, half), (0, 0)), mode="reflect")
+    crops = [padded[int(round(cy)):int(round(cy)) + size, int(round(cx)):int(round(cx)) + size]
+             for (cy, cx), area in zip(centres, areas) if area >= min_area]
+    return np.stack(crops) if crops else np.zeros((0, size, size, 3), np.uint8)
+
+
+def crops_of_fields(images: Sequence[np.ndarray], masks: Sequence[np.ndarray], size: int
+                    ) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`nucleus_crops` of every field: the (k, size, size, 3) uint8 crops of all fields together and
+    (k,) the index of the field (0 … n-1, in the order given) each crop comes from."""
+    per_field = [nucleus_crops(image, mask, size) for image, mask in zip(images, masks)]
+    return np.concatenate(per_field), np.repeat(np.arange(len(per_field)), [len(c) for c in per_field])
+
+
+def cell_masks(images: Sequence[np.ndarray], margin: int = 6, **segment_options) -> np.ndarray:
+    """Where the cells of smear fields ((H, W, 3) uint8 each) lie: the handcrafted nuclei
+    (:func:`segment_nuclei` with ``segment_options``) dilated by ``margin`` px to take in their cytoplasm.
+    (n, H, W) bool."""
+    return np.stack([dilate_mask(segment_nuclei(image, **segment_options), margin) for image in images])
+
+
+class ClassifierImages:
+    """The datasets paper 3's classifiers train and are tested on: image files read raw or segmented
+    (:class:`ClassifierInput`), then passed through an albumentations transform.
+
+    ``images(indices, kind, transform)`` is the :class:`leukutils.data.torch_datasets.ImageDataset` of
+    ``records[indices]`` with their labels, read by ``inputs[kind]`` (or by ``loader``, e.g. a corrupting
+    :class:`ClassifierInput`) and transformed by ``transform(image=...)["image"]``.
+
+    Parameters
+    ----------
+    records : the image records (their ``path`` is read); labels : (n,) int class index per record.
+    inputs : input kind (``"segmented"``, ``"raw"``) → the :class:`ClassifierInput` that reads it.
+    """
+
+    def __init__(self, records: Sequence, labels: np.ndarray, inputs: Mapping[str, ClassifierInput]):
+        self.records, self.labels, self.inputs = list(records), np.asarray(labels), dict(inputs)
+
+    def __call__(self, indices: Sequence[int], kind: str, transform, loader: ClassifierInput | None = None) -> ImageDataset:
+        indices = np.asarray(indices, dtype=int)
+        return ImageDataset([self.records[i] for i in indices], self.labels[indices], transform=_ImageOnly(transform),
+                            loader=loader or self.inputs[kind])
+
+
+class _ImageOnly:
+    """An albumentations transform as a function of the image alone."""
+
+    def __init__(self, transform):
+        self.transform = transform
+
+    def __call__(self, image: np.ndarray) -> np.ndarray:
+        return self.transform(image=image)["image"]

@@ -1,4 +1,4 @@
-"""The one training loop, the per-task steps it runs, and cross-validation.
+"""The one training loop, the per-task steps it runs, and the recipes that use them.
 
 Read :func:`fit` top to bottom: every epoch it seeds the step, runs the step's batches through
 forward, backward and the optimiser, validates, steps the scheduler, keeps the best weights and
@@ -9,19 +9,19 @@ What differs between tasks lives in a small *step* object (:class:`ClassifierSte
 epoch, the loss of a batch, what is counted (accuracy, IoU, loss terms) and how the counts become
 the epoch's numbers. A new task subclasses :class:`Step`.
 
-:func:`cross_validate` trains one model per fold of a K-fold partition
-(:func:`leukutils.data.splits.kfold_split`); :func:`kfold_segmentation` uses it for paper 3's
-out-of-fold U-Net masks.
+The recipes build an optimiser and a step for one kind of model and call :func:`fit`:
+:func:`fit_classifier` (papers 1 and 3), :func:`train_unet` (paper 3) and :func:`train_detector`
+(paper 2). Cross-validation is :mod:`leukutils.cross_validation`; model cards are
+:mod:`leukutils.model_cards`; inference is :mod:`leukutils.inference`.
 """
 from __future__ import annotations
 
-import io
 import math
 import os
 import time
-from dataclasses import dataclass, field
+import warnings
 from pathlib import Path
-from typing import Any, Callable, Iterable, Sequence
+from typing import Callable, Iterable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -29,6 +29,15 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 from torch.utils.data import DataLoader, Dataset
+
+from .config import progress_bar
+from .data.readers import load_image
+from .data.torch_datasets import (SegmentationDataset, detection_target, detection_tensor, flip_left_right,
+                                  samples_from_records)
+from .models.classifiers import calibrate_batch_norm
+from .models.detector import build_detector
+from .models.unet import UnifiedFocalLoss, build_unet
+from .models.weights import PretrainedWeightsUnavailable, load_checkpoint, save_checkpoint
 
 
 def make_loader(dataset: Dataset, batch_size: int, shuffle: bool = False, seed: int = 0,
@@ -94,9 +103,6 @@ def fit(model: nn.Module, step: "Step", *, epochs: int, optimizer: torch.optim.O
     checkpoint_path = None if checkpoint_path is None else Path(checkpoint_path)
     if checkpoint_path is not None and checkpoint_path.is_file():
         history, best, best_weights = _resume(checkpoint_path, model, optimizer, scheduler, step, batch_scheduler)
-
-    from .config import progress_bar
-
     bar = progress_bar(total=epochs, initial=len(history), unit="epoch", enabled=progress,
                        desc=desc or f"fit {getattr(model, 'architecture', type(model).__name__)}")
     for epoch in range(len(history) + 1, epochs + 1):
@@ -166,16 +172,6 @@ def _resume(path: Path, model: nn.Module, optimizer, scheduler, step: "Step",
         torch.set_rng_state(state["torch_rng"].cpu())
     best = state["best"] if "best" in state else state["best_loss"]  # older classifier checkpoints
     return state["history"], best, state["best_model"]
-
-
-def save_checkpoint(path: str | os.PathLike, state) -> Path:
-    """``torch.save(state)`` to ``path`` atomically: an interrupted write leaves the previous file."""
-    from .report import atomic_write_bytes
-
-    buffer = io.BytesIO()
-    torch.save(state, buffer)
-    atomic_write_bytes(Path(path), buffer.getvalue())
-    return Path(path)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -299,69 +295,8 @@ class ClassifierStep(Step):
 
     def validate(self, model):
         if self.recalibrate_batch_norm:
-            _recalibrate(model, self.loader, self.device, self.memory_format)
+            calibrate_batch_norm(model, self.loader, device=self.device, memory_format=self.memory_format)
         return super().validate(model)
-
-
-def fit_classifier(model: nn.Module, train_set: Dataset, val_set: Dataset, *, epochs: int, lr: float,
-                   batch_size: int, weight_decay: float = 0.0, plateau: bool = False,
-                   device: torch.device | str = "cpu", seed: int = 0, recalibrate_batch_norm: bool = False,
-                   checkpoint_path: str | os.PathLike | None = None, progress: bool = True,
-                   cosine: bool = False, channels_last: bool = False, one_cycle: bool = False,
-                   fused: bool = False) -> pd.DataFrame:
-    """:func:`fit` of an image classifier with the papers' optimiser: Adam (``lr``, ``weight_decay``),
-    optionally ReduceLROnPlateau on the validation loss (factor 0.1, patience 3; paper 3), best weights by
-    validation loss. Returns the history (``train_loss``, ``train_accuracy``, ``val_loss``, ``val_accuracy``, ...).
-
-    ``cosine``: instead of the plateau rule, the learning rate falls from ``lr`` along a cosine towards 0
-    over the ``epochs`` (stepped once per epoch): for runs of a few epochs, where a plateau never shows,
-    the last epochs then take small steps and the batch-norm running averages settle on the final weights.
-    ``one_cycle``: instead of a constant rate, the one-cycle schedule (``OneCycleLR``, stepped every batch):
-    the rate rises from ``lr``/25 to ``lr`` over the first 30 % of the steps and anneals (cosine) to
-    nearly 0 by the last one; it makes runs of one or two epochs converge. Not in the papers.
-    ``channels_last``: train in channels-last memory format (faster CPU convolutions, see
-    :class:`ClassifierStep`); the model is handed back in the default (contiguous) format.
-    ``fused``: Adam's fused implementation (one kernel over all parameters instead of a loop over them);
-    the same update up to float rounding."""
-    if sum((plateau, cosine, one_cycle)) > 1:
-        raise ValueError("fit_classifier: choose at most one of plateau, cosine and one_cycle")
-    if channels_last:
-        model.to(memory_format=torch.channels_last)
-    optimizer = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay, **({"fused": True} if fused else {}))
-    if cosine:
-        scheduler, metric = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs), None
-    else:
-        scheduler, metric = (torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, factor=0.1, patience=3)
-                             if plateau else None), "val_loss"
-    step = ClassifierStep(train_set, val_set, batch_size=batch_size, device=device,
-                          recalibrate_batch_norm=recalibrate_batch_norm, channels_last=channels_last)
-    batch_scheduler = None
-    if one_cycle:
-        steps = epochs * math.ceil(len(train_set) / batch_size)  # + 1: the rate after the last batch is the cycle's end
-        batch_scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=lr, total_steps=steps + 1)
-    history = fit(model, step, epochs=epochs, optimizer=optimizer, scheduler=scheduler, scheduler_metric=metric,
-                  seed=seed, checkpoint_path=checkpoint_path, progress=progress, batch_scheduler=batch_scheduler)
-    if channels_last:
-        model.to(memory_format=torch.contiguous_format)
-    return history
-
-
-@torch.no_grad()
-def _recalibrate(model: nn.Module, loader: DataLoader, device: torch.device,
-                 memory_format: torch.memory_format = torch.contiguous_format) -> None:
-    """Batch-norm running statistics := cumulative average over ``loader`` (train mode, no gradients)."""
-    norms = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
-    if not norms:
-        return
-    saved = [m.momentum for m in norms]
-    for m in norms:
-        m.reset_running_stats()
-        m.momentum = None
-    model.train()
-    for images, _ in loader:
-        model(images.to(device, memory_format=memory_format))
-    for m, momentum in zip(norms, saved):
-        m.momentum = momentum
 
 
 class DetectorStep(Step):
@@ -388,8 +323,6 @@ class DetectorStep(Step):
             torch.manual_seed(seed)
 
     def batches(self):
-        from .data.torch_datasets import detection_target, detection_tensor, flip_left_right
-
         order = self.rng.permutation(len(self.samples))
         for first in range(0, len(order), self.batch_size):
             images, targets = [], []
@@ -512,50 +445,51 @@ class SegmentationStep(Step):
 
 
 # --------------------------------------------------------------------------------------------------
-# Cross-validation
+# Recipes: an optimiser and a step for one kind of model, then fit
 # --------------------------------------------------------------------------------------------------
 
-def cross_validate(folds: Sequence[tuple[np.ndarray, np.ndarray]], fit_fold: Callable[[int, np.ndarray, np.ndarray], Any],
-                   max_folds: int | None = None) -> list:
-    """Train one model per fold of a K-fold partition and return what ``fit_fold`` returns, fold by fold.
+def fit_classifier(model: nn.Module, train_set: Dataset, val_set: Dataset, *, epochs: int, lr: float,
+                   batch_size: int, weight_decay: float = 0.0, plateau: bool = False,
+                   device: torch.device | str = "cpu", seed: int = 0, recalibrate_batch_norm: bool = False,
+                   checkpoint_path: str | os.PathLike | None = None, progress: bool = True,
+                   cosine: bool = False, channels_last: bool = False, one_cycle: bool = False,
+                   fused: bool = False) -> pd.DataFrame:
+    """:func:`fit` of an image classifier with the papers' optimiser: Adam (``lr``, ``weight_decay``),
+    optionally ReduceLROnPlateau on the validation loss (factor 0.1, patience 3; paper 3), best weights by
+    validation loss. Returns the history (``train_loss``, ``train_accuracy``, ``val_loss``, ``val_accuracy``, ...).
 
-    Parameters
-    ----------
-    folds : the k ``(train_idx, held_out_idx)`` pairs of :func:`leukutils.data.splits.kfold_split`;
-        the held-out parts must partition the items (every index held out exactly once, never in
-        its own fold's training part), which is checked.
-    fit_fold : function ``(fold, train_idx, held_out_idx) → result``, called for folds 0, 1, … in
-        order; it seeds, builds and trains its model (e.g. with :func:`fit`).
-    max_folds : train only the first ``max_folds`` folds (quick runs); None: all of them.
+    ``cosine``: instead of the plateau rule, the learning rate falls from ``lr`` along a cosine towards 0
+    over the ``epochs`` (stepped once per epoch): for runs of a few epochs, where a plateau never shows,
+    the last epochs then take small steps and the batch-norm running averages settle on the final weights.
+    ``one_cycle``: instead of a constant rate, the one-cycle schedule (``OneCycleLR``, stepped every batch):
+    the rate rises from ``lr``/25 to ``lr`` over the first 30 % of the steps and anneals (cosine) to
+    nearly 0 by the last one; it makes runs of one or two epochs converge. Not in the papers.
+    ``channels_last``: train in channels-last memory format (faster CPU convolutions, see
+    :class:`ClassifierStep`); the model is handed back in the default (contiguous) format.
+    ``fused``: Adam's fused implementation (one kernel over all parameters instead of a loop over them);
+    the same update up to float rounding."""
+    if sum((plateau, cosine, one_cycle)) > 1:
+        raise ValueError("fit_classifier: choose at most one of plateau, cosine and one_cycle")
+    if channels_last:
+        model.to(memory_format=torch.channels_last)
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay, **({"fused": True} if fused else {}))
+    if cosine:
+        scheduler, metric = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs), None
+    else:
+        scheduler, metric = (torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, factor=0.1, patience=3)
+                             if plateau else None), "val_loss"
+    step = ClassifierStep(train_set, val_set, batch_size=batch_size, device=device,
+                          recalibrate_batch_norm=recalibrate_batch_norm, channels_last=channels_last)
+    batch_scheduler = None
+    if one_cycle:
+        steps = epochs * math.ceil(len(train_set) / batch_size)  # + 1: the rate after the last batch is the cycle's end
+        batch_scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=lr, total_steps=steps + 1)
+    history = fit(model, step, epochs=epochs, optimizer=optimizer, scheduler=scheduler, scheduler_metric=metric,
+                  seed=seed, checkpoint_path=checkpoint_path, progress=progress, batch_scheduler=batch_scheduler)
+    if channels_last:
+        model.to(memory_format=torch.contiguous_format)
+    return history
 
-    Returns
-    -------
-    list of the results of the trained folds, in fold order.
-    """
-    check_folds(folds)
-    if max_folds is not None and max_folds < 1:
-        raise ValueError(f"cross_validate: max_folds must be ≥ 1 or None, got {max_folds}")
-    return [fit_fold(fold, train, held_out) for fold, (train, held_out) in enumerate(folds[:max_folds])]
-
-
-def check_folds(folds: Sequence[tuple[np.ndarray, np.ndarray]]) -> None:
-    """Raise ``ValueError`` unless the held-out parts of ``folds`` partition ``0 … n-1`` and each
-    fold's training part is the rest."""
-    if len(folds) < 2:
-        raise ValueError(f"cross-validation needs at least 2 folds, got {len(folds)}")
-    held_out = np.concatenate([np.asarray(test, dtype=int) for _, test in folds])
-    n = len(held_out)
-    if not np.array_equal(np.sort(held_out), np.arange(n)):
-        raise ValueError(f"the folds' held-out parts do not partition the {n} items: every item must be held "
-                         f"out exactly once")
-    for fold, (train, test) in enumerate(folds):
-        if not np.array_equal(np.sort(np.concatenate([train, test]).astype(int)), np.arange(n)):
-            raise ValueError(f"fold {fold}: training and held-out parts must be disjoint and cover all {n} items")
-
-
-# --------------------------------------------------------------------------------------------------
-# Paper 3's U-Net: one fold, and out-of-fold masks by K-fold cross-validation
-# --------------------------------------------------------------------------------------------------
 
 def train_unet(train_images, train_masks, val_images=None, val_masks=None, *, size: int = 128,
                epochs: int = 30, batch_size: int = 8, lr: float = 1e-4, weight_decay: float = 1e-4,
@@ -585,9 +519,6 @@ def train_unet(train_images, train_masks, val_images=None, val_masks=None, *, si
     model : the trained U-Net (eval mode, on ``device``).
     history : :func:`fit`'s history (``train_loss, train_iou``, ``val_loss, val_iou`` with validation images).
     """
-    from .data.torch_datasets import SegmentationDataset
-    from .models.unet import UnifiedFocalLoss, build_unet
-
     device = torch.device(device)
     torch.manual_seed(seed)
     model = build_unet(channels=channels, dropout=dropout, mirror_pad=mirror_pad).to(device)
@@ -601,118 +532,36 @@ def train_unet(train_images, train_masks, val_images=None, val_masks=None, *, si
     return model, history
 
 
-@dataclass
-class KFoldSegmentation:
-    """Result of :func:`kfold_segmentation`.
-
-    ``masks``: out-of-fold (H, W) bool mask per image (None for images of untrained folds); ``fold``:
-    (n,) fold in which each image was held out (-1: untrained fold); ``history``: per-fold, per-epoch
-    curves (column ``fold`` first); ``seconds``: training seconds per fold.
-    """
-
-    masks: list[np.ndarray | None]
-    fold: np.ndarray
-    history: pd.DataFrame
-    seconds: list[float] = field(default_factory=list)
-
-
-def kfold_segmentation(images: Sequence[np.ndarray], masks: Sequence[np.ndarray], k: int = 10, seed: int = 0,
-                       max_folds: int | None = None, save_dir=None, progress: bool = False,
-                       **train_kw) -> KFoldSegmentation:
-    """K-fold cross-validated U-Net masks: every image is segmented by the model that did not train on it.
+def train_detector(records: Sequence, classes: Sequence[str], *, epochs: int, lr: float, seed: int = 0,
+                   device: str | torch.device = "cpu", checkpoint: str = "", batch_size: int = 4,
+                   **build) -> tuple[nn.Module, pd.DataFrame]:
+    """Paper 2's white-cell detector: a torchvision Faster R-CNN trained on the ``train`` (+ ``val``) records.
 
     Parameters
     ----------
-    images, masks : all images ((H, W, 3) uint8) and their (H, W) bool nucleus masks.
-    k : number of folds (paper: 10): a seeded random partition
-        (:func:`leukutils.data.splits.kfold_split` with ``stratify=False``).
-    seed : seed of the partition; fold ``f`` trains with seed ``seed + f``.
-    max_folds : train only the first ``max_folds`` folds (quick runs); images of the other folds get
-        no mask (``None`` in ``masks``, fold −1) and must be left out of the scores.
-    save_dir : if given, each fold's state dict is written there as ``unet_fold<f>.pt``, with its card
-        ``unet_fold<f>.json`` (:func:`unet_card`: what :func:`leukutils.apply.load_unet` rebuilds it from).
-    train_kw : passed to :func:`train_unet` (size, epochs, lam, delta, gamma, lr, …, device).
+    records : records with ``split``, ``boxes`` and ``box_labels`` (BCCD layout); the ``test`` records
+        are left for scoring (:func:`leukutils.patients.detector_row`).
+    classes : box labels detected, mapped to 1..K in this order (``["WBC"]``; ``["blast", "normal"]``).
+    epochs, lr, batch_size, seed, device : training (Adam on the trainable parameters, horizontal flips).
+    checkpoint : state dict of a detector trained before with the same settings; skips training.
+    build : :func:`leukutils.models.detector.build_detector` options (``arch``, ``weights``,
+        ``min_size``, ``max_size``, ``anchor_sizes``).
+
+    Returns
+    -------
+    model (eval mode) and history (one row per epoch; one NaN row for a loaded checkpoint).
     """
-    from .data.splits import kfold_split
-    from .predict import predict_masks
-
-    n = len(images)
-    if n < k:
-        raise ValueError(f"kfold_segmentation: {n} images cannot be split into k={k} folds")
-
-    def fit_fold(fold, train_idx, test_idx):
-        model, history = train_unet([images[i] for i in train_idx], [masks[i] for i in train_idx],
-                                    [images[i] for i in test_idx], [masks[i] for i in test_idx],
-                                    seed=seed + fold, progress=progress, **train_kw)
-        predicted = predict_masks(model, [images[i] for i in test_idx], size=train_kw.get("size", 128),
-                                  device=train_kw.get("device", "cpu"))
-        if save_dir is not None:
-            save_model(model, Path(save_dir) / f"unet_fold{fold}.pt",
-                       card=unet_card(model, size=train_kw.get("size", 128), fold=fold, k=k, seed=seed + fold))
-        return test_idx, predicted, history
-
-    out_masks: list[np.ndarray | None] = [None] * n
-    fold_of = np.full(n, -1)
-    histories, seconds = [], []
-    results = cross_validate(kfold_split(np.arange(n), k=k, seed=seed, stratify=False), fit_fold, max_folds)
-    for fold, (test_idx, predicted, history) in enumerate(results):
-        for i, mask in zip(test_idx, predicted):
-            out_masks[i], fold_of[i] = mask, fold
-        histories.append(history.assign(fold=fold))
-        seconds.append(float(history["seconds"].sum()))
-    history = pd.concat(histories, ignore_index=True)
-    return KFoldSegmentation(out_masks, fold_of, history[["fold"] + [c for c in history if c != "fold"]], seconds)
+    train_set = samples_from_records([r for r in records if r.split in ("train", "val")], classes, load_image)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", PretrainedWeightsUnavailable)  # said once by the notebook's set-up
+        model = build_detector(num_classes=len(classes) + 1, **build)
+    if checkpoint:
+        return load_checkpoint(model, checkpoint).eval(), pd.DataFrame({"train_loss": [float("nan")], "seconds": [0.0]})
+    optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=lr)
+    step = DetectorStep([train_set[i] for i in range(len(train_set))], batch_size=batch_size, device=device)
+    history = fit(model, step, epochs=epochs, optimizer=optimizer, seed=seed, progress=False)
+    return model.eval(), history
 
 
-# --------------------------------------------------------------------------------------------------
-# Saving models
-# --------------------------------------------------------------------------------------------------
-
-def evaluation_loss(probabilities: np.ndarray, labels: np.ndarray) -> float:
-    """Mean cross-entropy of predicted probabilities (n, k) against labels (n,) (clipped at 1e-12)."""
-    p = np.clip(probabilities[np.arange(len(labels)), labels], 1e-12, 1.0)
-    return float(-np.log(p).mean())
-
-
-def save_model(model: nn.Module, path: str | os.PathLike, card: dict | None = None) -> Path:
-    """Save ``model.state_dict()`` to ``path`` (``.pt``) and ``card`` as JSON beside it (``.json``).
-
-    The card describes the model (architecture, data, split, metrics, seed); it is written with
-    sorted keys. Load with :func:`leukutils.models.weights.load_checkpoint` (``weights_only=True``).
-    """
-    import json
-
-    from .report import atomic_write_bytes
-
-    path = Path(path)
-    save_checkpoint(path, model.state_dict())
-    if card is not None:
-        text = json.dumps(card, indent=2, sort_keys=True, default=_json_default) + "\n"
-        atomic_write_bytes(path.with_suffix(".json"), text.encode())
-    return path
-
-
-def unet_card(model: nn.Module, size: int, **facts) -> dict:
-    """The card of a U-Net of :func:`leukutils.models.unet.build_unet`: its ``channels``, ``strides``,
-    ``act``, ``norm``, ``num_res_units`` and ``dropout``, the input ``size`` it was trained at, and ``facts``
-    (e.g. ``fold``, ``k``, ``seed``)."""
-    return {"architecture": "unet", "channels": list(model.channels), "strides": list(model.strides),
-            "act": model.act, "norm": model.norm, "num_res_units": model.num_res_units,
-            "dropout": model.dropout, "size": int(size), **facts}
-
-
-def _json_default(value):
-    if isinstance(value, (np.integer,)):
-        return int(value)
-    if isinstance(value, (np.floating,)):
-        return float(value)
-    if isinstance(value, (np.ndarray,)):
-        return value.tolist()
-    if isinstance(value, Path):
-        return str(value)
-    raise TypeError(f"cannot write {type(value).__name__} to a model card")
-
-
-__all__ = ["fit", "Step", "ClassifierStep", "DetectorStep", "SeriesStep", "SegmentationStep", "cross_validate",
-           "check_folds", "train_unet", "kfold_segmentation", "KFoldSegmentation", "make_loader", "logits_of",
-           "save_checkpoint", "save_model", "unet_card", "evaluation_loss"]
+__all__ = ["fit", "Step", "ClassifierStep", "DetectorStep", "SeriesStep", "SegmentationStep", "fit_classifier",
+           "train_unet", "make_loader", "logits_of", "save_checkpoint", "train_detector"]

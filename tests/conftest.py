@@ -28,6 +28,21 @@ def scratch_data_cache(tmp_path_factory):
         yield folder
 
 
+@pytest.fixture
+def one_thread_torch():
+    """torch on one CPU thread and seeded 0 for the test, so that its numbers do not depend on the machine's
+    core count (and tests running beside each other do not compete for cores); the thread count is restored
+    afterwards. Test modules that train or explain models use it with
+    ``pytestmark = pytest.mark.usefixtures("one_thread_torch")``."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    torch.manual_seed(0)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture(scope="session")
 def mirror():
     """The folder mirroring the real datasets (``$LEUKUTILS_DATA_MIRROR``); skips when it is not set up."""

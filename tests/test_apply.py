@@ -10,7 +10,7 @@ import pytest
 import torch
 from PIL import Image
 
-from leukutils import apply, cli, predict, report, train
+from leukutils import apply, cli, cross_validation, inference, model_cards
 from leukutils.data.readers import load_image
 from leukutils.data.sources import open_dataset
 from leukutils.data.torch_datasets import ImageDataset, stack_images
@@ -24,10 +24,7 @@ CLASSES = ["hem", "all"]
 PARAMETERS = {"dataset": "synthetic", "resize": 64, "zoom": 0.6, "image_size": 48, "seed": 0, "device": "cpu"}
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    torch.set_num_threads(1)
-    torch.manual_seed(0)
+pytestmark = pytest.mark.usefixtures("one_thread_torch")
 
 
 @pytest.fixture(scope="module")
@@ -57,9 +54,9 @@ def classifier(tmp_path_factory, cells):
     transform = paper1_transform(64, 0.6, 48)
     model = build_classifier("standard_cnn", 2, weights=None)
     calibrate_batch_norm(model, stack_images(ImageDataset(good, np.zeros(len(good), int), transform))[0])
-    card = report.model_card(PARAMETERS, architecture="standard_cnn", classes=CLASSES,
+    card = model_cards.model_card(PARAMETERS, architecture="standard_cnn", classes=CLASSES,
                              sizes={"train": 6, "validation": 1, "test": 1}, test_metrics={"accuracy": 0.5})
-    path = train.save_model(model, tmp_path_factory.mktemp("models") / "01_standard_cnn_test.pt", card=card)
+    path = model_cards.save_model(model, tmp_path_factory.mktemp("models") / "01_standard_cnn_test.pt", card=card)
     return path, model.eval()
 
 
@@ -77,10 +74,10 @@ def test_find_images_searches_folders_and_names_outputs_after_the_images(cells, 
 
 
 def test_card_transform_names_the_missing_keys():
-    assert apply.card_transform({"parameters": {"resize": 64, "zoom": 0.6, "image_size": 48}}).keywords == \
+    assert model_cards.card_transform({"parameters": {"resize": 64, "zoom": 0.6, "image_size": 48}}).keywords == \
         {"resize": 64, "zoom": 0.6, "size": 48}
-    with pytest.raises(apply.ModelCardError, match="missing zoom, image_size"):
-        apply.card_transform({"parameters": {"resize": 64}}, where="card x.json")
+    with pytest.raises(model_cards.ModelCardError, match="missing zoom, image_size"):
+        model_cards.card_transform({"parameters": {"resize": 64}}, where="card x.json")
 
 
 def test_predict_reports_bad_images_and_classifies_the_rest(cells, classifier, tmp_path, capsys):
@@ -105,7 +102,7 @@ def test_predict_reports_bad_images_and_classifies_the_rest(cells, classifier, t
     assert (ok.predicted == np.array(CLASSES)[probabilities.argmax(1)]).all()
     # the card's preprocessing was applied: the same as notebook 01's test set through its transform
     test_set = ImageDataset(good, np.zeros(len(good), int), paper1_transform(64, 0.6, 48))
-    _, expected, _ = predict.classify(model, test_set)
+    _, expected, _ = inference.classify(model, test_set)
     np.testing.assert_allclose(probabilities, expected, atol=1e-5)
 
 
@@ -129,8 +126,8 @@ def test_a_card_that_does_not_fit_stops_before_any_image_is_read(cells, classifi
     shutil.copy(path, moved)
     if change is not None:
         moved.with_suffix(".json").write_text(json.dumps(_write_card(path, change)))
-    with pytest.raises(apply.ModelCardError, match=expected) as error:
-        apply.load_classifier(moved)
+    with pytest.raises(model_cards.ModelCardError, match=expected) as error:
+        model_cards.load_classifier(moved)
     assert str(moved) in str(error.value) and str(moved.with_suffix(".json")) in str(error.value)
 
     def no_reading(path):
@@ -184,35 +181,35 @@ def test_segment_with_a_unet_fold_is_the_ensemble(cells, tmp_path):
     _, good, _ = cells
     torch.manual_seed(0)
     model = build_unet(channels=(4, 8, 16))
-    fold = train.save_model(model, tmp_path / "unet_fold0.pt", card=train.unet_card(model, size=32, fold=0))
+    fold = model_cards.save_model(model, tmp_path / "unet_fold0.pt", card=model_cards.unet_card(model, size=32, fold=0))
     out = tmp_path / "masks"
     assert cli.main(["segment", *map(str, good[:2]), "--out", str(out), "--unet", str(fold), "--unet-threshold", "0.45",
                      "--device", "cpu", "--quiet"]) == 0
     images = [load_image(p) for p in good[:2]]
-    deep = predict.predict_masks(model, images, size=32, threshold=0.45)
+    deep = inference.predict_masks(model, images, size=32, threshold=0.45)
     for image_path, image, mask in zip(good[:2], images, deep):
         expected = ensemble_masks(segment_nuclei(image), mask)
         written = np.asarray(Image.open(out / image_path.with_suffix(".png").name))
         np.testing.assert_array_equal(written == 255, expected)
     # without its card the U-Net is rebuilt from the options, and wrong channels name both files
     fold.with_suffix(".json").unlink()
-    with pytest.raises(apply.ModelCardError, match="--unet-channels"):
-        apply.load_unet(fold)
-    assert apply.load_unet(fold, channels=[4, 8, 16], size=32)[1]["size"] == 32
-    with pytest.raises(apply.ModelCardError, match="does not match checkpoint"):
-        apply.load_unet(fold, channels=[8, 16, 32], size=32)
+    with pytest.raises(model_cards.ModelCardError, match="--unet-channels"):
+        model_cards.load_unet(fold)
+    assert model_cards.load_unet(fold, channels=[4, 8, 16], size=32)[1]["size"] == 32
+    with pytest.raises(model_cards.ModelCardError, match="does not match checkpoint"):
+        model_cards.load_unet(fold, channels=[8, 16, 32], size=32)
 
 
 def test_kfold_segmentation_saves_cards_the_segment_command_reads(tmp_path):
     rng = np.random.default_rng(0)
     images = [rng.integers(0, 255, (32, 32, 3), dtype=np.uint8) for _ in range(4)]
     masks = [rng.random((32, 32)) > 0.5 for _ in range(4)]
-    result = train.kfold_segmentation(images, masks, k=2, seed=0, max_folds=1, save_dir=tmp_path, size=32, epochs=1,
+    result = cross_validation.kfold_segmentation(images, masks, k=2, seed=0, max_folds=1, save_dir=tmp_path, size=32, epochs=1,
                                       batch_size=2, channels=(4, 8, 16))
     card = json.loads((tmp_path / "unet_fold0.json").read_text())
     assert card["channels"] == [4, 8, 16] and card["size"] == 32 and card["fold"] == 0
-    model, _ = apply.load_unet(tmp_path / "unet_fold0.pt")
+    model, _ = model_cards.load_unet(tmp_path / "unet_fold0.pt")
     held_out = np.flatnonzero(result.fold == 0)
-    again = predict.predict_masks(model, [images[i] for i in held_out], size=32)
+    again = inference.predict_masks(model, [images[i] for i in held_out], size=32)
     for i, mask in zip(held_out, again):
         np.testing.assert_array_equal(mask, result.masks[i])

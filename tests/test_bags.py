@@ -115,3 +115,46 @@ def test_black_out_and_box_iou():
     assert out[3, 3].sum() == 0 and out[10, 10, 0] == 100 and image[3, 3, 0] == 100
     iou = bags.box_iou([[0, 0, 10, 10]], [[0, 0, 10, 10], [5, 0, 15, 10], [20, 20, 30, 30]])
     np.testing.assert_allclose(iou, [[1.0, 1 / 3, 0.0]])
+
+
+def _fields(tmp_path, labels):
+    """Saved light fields, one purple square each, labelled ``labels``; no patient ids (as Aria)."""
+    import cv2
+
+    records = []
+    for i, label in enumerate(labels):
+        image = np.full((64, 64, 3), 235, np.uint8)
+        image[20:40, 20:40] = (110, 40, 150)
+        cv2.imwrite(str(tmp_path / f"f{i}.png"), image)
+        records.append(Record(tmp_path / f"f{i}.png", label))
+    return records
+
+
+def _one_cell_per_image(images):
+    """A stand-in detector: one box in the middle of every image."""
+    return [{"boxes": np.array([[18.0, 18.0, 42.0, 42.0]])} for _ in images]
+
+
+def test_pseudo_patients_halve_each_class_into_a_pool_and_patients(tmp_path):
+    fields = _fields(tmp_path, ["ALL"] * 8 + ["Benign"] * 6)
+    pool, patient_fields, labels = bags.pseudo_patients(fields, images_per_patient=2, seed=0)
+    assert len(pool) == 4 + 3 and all(r.subject == str(r.path) for r in pool)
+    assert labels == {"ALL-000": 1, "ALL-001": 1, "Benign-000": 0}  # 3 Benign fields left: one patient of 2
+    assert sorted({r.subject for r in patient_fields}) == sorted(labels)
+    assert not {r.path for r in pool} & {r.path for r in patient_fields}
+    again = bags.pseudo_patients(fields, images_per_patient=2, seed=0)
+    assert [r.path for r in again[0]] == [r.path for r in pool]
+    assert len(bags.pseudo_patients(fields, 2, per_class=4, seed=0)[0]) == 4
+
+
+def test_detected_bags_and_a_weakly_labelled_pool_from_fields(tmp_path):
+    fields = _fields(tmp_path, ["ALL", "ALL", "Benign"])
+    patient_fields = [Record(r.path, r.label, "P" if r.label == "ALL" else "Q") for r in fields]
+    out, found = bags.detected_bags(patient_fields, {"P": 1, "Q": 0}, _one_cell_per_image, crop_size=16)
+    assert [b.subject for b in out] == ["P", "Q"] and [len(b) for b in out] == [2, 1] and len(found) == 3
+    assert out[0].crops.shape == (2, 16, 16, 3) and (out[0].cell_labels == -1).all()  # no boxes: labels unknown
+    assert bags.describe_bags(out) == ("2 patients (1 ALL); cells per patient 1–2 (median 2); blasts among matched cells "
+                                       "not known (no cell-level labels in this data); patients with no cells found: none")
+    pool = [Record(r.path, r.label, str(r.path)) for r in fields]
+    crops, is_blast = bags.cell_pool_from_fields(pool, _one_cell_per_image, crop_size=16)
+    assert crops.shape == (3, 16, 16, 3) and is_blast.tolist() == [True, True, False]

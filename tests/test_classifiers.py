@@ -1,6 +1,7 @@
 """Classifier factory: every paper-1 architecture by name, heads, checkpoints, DenseNet's hookable ReLU."""
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 from torch import nn
@@ -10,10 +11,7 @@ from leukutils.models.classifiers import (PAPER1_MODELS, StandardCNN, build_clas
                                           count_parameters)
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    torch.set_num_threads(1)
-    torch.manual_seed(0)
+pytestmark = pytest.mark.usefixtures("one_thread_torch")
 
 
 @pytest.mark.parametrize("name", [*PAPER1_MODELS, "mobilenet_v3_small"])
@@ -97,3 +95,22 @@ def test_count_parameters_counts_trainable_only_when_asked():
     for p in model.features.parameters():
         p.requires_grad_(False)
     assert count_parameters(model, trainable_only=True) == total - sum(p.numel() for p in model.features.parameters())
+
+
+def test_calibrate_batch_norm_takes_batches_of_a_loader_and_leaves_a_network_without_batch_norm_alone():
+    import copy
+
+    from torch.utils.data import DataLoader
+
+    from leukutils.data.torch_datasets import TensorImageDataset
+
+    x = torch.rand(12, 3, 24, 24, generator=torch.Generator().manual_seed(1))
+    a = build_classifier("standard_cnn", 2, weights=None)
+    b = copy.deepcopy(a)
+    calibrate_batch_norm(a, x, batch_size=4)
+    calibrate_batch_norm(b, DataLoader(TensorImageDataset(x, np.zeros(12, int)), batch_size=4), device="cpu")
+    torch.testing.assert_close(a.features[1].running_mean, b.features[1].running_mean)
+    plain = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Dropout(0.5), torch.nn.Linear(3 * 24 * 24, 2))
+    state = torch.get_rng_state()
+    assert calibrate_batch_norm(plain, x) is plain and not plain.training
+    assert torch.equal(torch.get_rng_state(), state)  # no forward pass: the dropout drew nothing

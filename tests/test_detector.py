@@ -4,18 +4,17 @@ import numpy as np
 import pytest
 import torch
 
-from leukutils import config
+from leukutils import config, patients
+from leukutils import train as training
 from leukutils.data.records import Record
 from leukutils.data.torch_datasets import samples_from_records
 from leukutils.metrics import detection_map
 from leukutils.models import detector
-from leukutils.predict import detect
+from leukutils.inference import detect
 from leukutils.train import DetectorStep, fit
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    torch.set_num_threads(1)
+pytestmark = pytest.mark.usefixtures("one_thread_torch")
 
 
 def _smears(n, seed=0):
@@ -123,3 +122,26 @@ def test_samples_from_records_keep_only_the_asked_classes(tmp_path):
     assert image.shape == (10, 10, 3) and boxes.tolist() == [[1, 1, 9, 9], [2, 2, 8, 8]] and labels.tolist() == [1, 2]
     with pytest.raises(ValueError, match="no boxes"):
         samples_from_records([Record(tmp_path / "b.jpg", "smear")], ["WBC"], lambda p: None)
+
+
+def test_train_detector_trains_on_train_records_and_detector_row_scores_the_test_ones(tmp_path):
+    """train.train_detector (the recipe) and patients.detector_row (P2-M1's row) on a few saved fields."""
+    import cv2
+
+    records = []
+    for i, (image, boxes, _) in enumerate(_smears(6, seed=2)):
+        path = tmp_path / f"field{i}.png"
+        cv2.imwrite(str(path), image[..., ::-1])
+        records.append(Record(path, "smear", boxes=boxes, box_labels=["WBC"] * len(boxes),
+                              split="test" if i >= 4 else "train"))
+    options = dict(arch="small", weights=None, min_size=64, max_size=96)
+    model, history = training.train_detector(records, ["WBC"], epochs=1, lr=1e-3, seed=0, batch_size=2, **options)
+    assert len(history) == 1 and not model.training
+    row = patients.detector_row("WBC", model, records, ["WBC"], n_boot=5, seed=0)
+    assert row["detector"] == "WBC" and row["test images"] == 2
+    assert row["mAP@0.5 low"] <= row["mAP@0.5 high"] and 0 <= row["mAP@[.5:.95]"] <= 1
+    checkpoint = tmp_path / "detector.pt"
+    torch.save(model.state_dict(), checkpoint)
+    loaded, history = training.train_detector(records, ["WBC"], epochs=1, lr=1e-3, checkpoint=str(checkpoint), **options)
+    assert history["train_loss"].isna().all()
+    assert all(torch.equal(a, b) for a, b in zip(loaded.state_dict().values(), model.state_dict().values()))

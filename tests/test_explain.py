@@ -111,7 +111,8 @@ def test_mr_ssim_summary_counts_constant_pairs():
     assert table.loc["all", "mr_ssim"] == pytest.approx(0.7)
     assert table.loc["all", "n_constant"] == 1 and table.loc["all", "n"] == 3
     assert table.loc["hem", "mr_ssim"] == pytest.approx(0.9) and table.loc["hem", "n_constant"] == 2
-    assert table.loc["all", "ci_low"] <= 0.7 <= table.loc["all", "ci_high"]
+    assert table.loc["all", "mr_ssim low"] <= 0.7 <= table.loc["all", "mr_ssim high"]
+    assert list(table.columns) == ["n", "n_constant", "mr_ssim", "mr_ssim low", "mr_ssim high"]
     all_constant = mr_ssim_summary(np.array([np.nan, np.nan]))
     assert np.isnan(all_constant.loc[0, "mr_ssim"]) and all_constant.loc[0, "n_constant"] == 2
 
@@ -126,23 +127,6 @@ def test_cam_maps_at_a_chosen_layer():
     earlier = cam_maps(model, images, ["gradcam", "hirescam"], target_layers=[model.layer2[-1]])  # 4×4
     assert set(earlier) == {"gradcam", "hirescam"} and earlier["gradcam"].shape == (2, 32, 32)
     assert not all(is_constant(m) for m in earlier["hirescam"])
-
-
-def test_energy_inside_is_the_share_of_the_map_on_the_mask():
-    from leukutils.explain import energy_inside
-
-    maps = np.zeros((3, 4, 4))
-    maps[0, :2] = 1.0            # half of the map on the top half
-    maps[1] = 1.0                # spread evenly
-    masks = np.zeros((3, 4, 4), bool)
-    masks[:, :2] = True          # the top half
-    share = energy_inside(maps, masks)
-    np.testing.assert_allclose(share[:2], [1.0, 0.5])
-    assert np.isnan(share[2])    # an all-zero map points nowhere
-    with pytest.raises(ValueError, match="shape"):
-        energy_inside(maps, masks[:, :2])
-    with pytest.raises(ValueError, match="non-negative"):
-        energy_inside(-maps, masks)
 
 
 def test_target_map_size_and_heatmap_spread():

@@ -5,16 +5,14 @@ import pandas as pd
 import pytest
 import torch
 
-from leukutils import features, patients
+from leukutils import features, metrics, patients
 from leukutils.data import bags
 from leukutils.models import mil
-from leukutils.predict import cell_blast_probability, predict_bags, predict_series
+from leukutils.inference import cell_blast_probability, predict_bags, predict_series
 from leukutils.train import SeriesStep, fit
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    torch.set_num_threads(1)
+pytestmark = pytest.mark.usefixtures("one_thread_torch")
 
 
 @pytest.fixture(scope="module")
@@ -176,13 +174,18 @@ def test_count_perceptron_is_not_constant_on_overlapping_counts():
             assert 0.1 < pred.mean() < 0.9 and (pred == labels).mean() >= best - 0.02, (data_seed, seed)
 
 
-def test_over_seeds_mean_sd_and_t_interval():
-    runs = pd.DataFrame({"arm": ["a", "a", "a", "b", "b", "b"], "seed": [0, 1, 2] * 2, "acc": [0.8, 0.9, 1.0, 0.5, 0.5, 0.5]})
-    table = patients.over_seeds(runs, "arm", ["acc"]).set_index("arm")
+def test_summary_over_seeds_has_the_columns_of_the_ablation_tables():
+    """metrics.summarise(over="seeds") gives P2-A1/A2/T2/F7 their columns (what patients.over_seeds gave)."""
+    runs = pd.DataFrame({"arm": ["a", "a", "a", "b", "b", "b"], "seed": [0, 1, 2] * 2, "acc": [0.8, 0.9, 1.0, 0.5, 0.5, 0.5],
+                         "f1": [0.7, 0.8, 0.9, 0.4, 0.5, 0.6]})
+    table = metrics.summarise(runs, "arm", ["acc", "f1"], over="seeds", interval=["acc"])
+    assert table.columns.tolist() == ["arm", "acc", "acc sd", "acc low", "acc high", "f1", "f1 sd", "seeds"]
+    table = table.set_index("arm")
     assert table.loc["a", "acc"] == pytest.approx(0.9) and table.loc["a", "acc sd"] == pytest.approx(0.1)
     assert table.loc["a", "acc low"] == pytest.approx(0.9 - 4.302653 * 0.1 / np.sqrt(3), rel=1e-5)
     assert table.loc["b", "acc low"] == table.loc["b", "acc high"] == 0.5 and (table["seeds"] == 3).all()
-    assert "acc low" not in patients.over_seeds(runs, "arm", ["acc"], interval=[]).columns
+    paired = metrics.summarise(runs, "arm", ["acc"], over="seeds", reference="a").set_index("arm")
+    assert paired.loc["b", "acc minus a"] == pytest.approx(-0.4) and paired.loc["a", "acc minus a sd"] == 0
 
 
 def test_evaluate_partitions_and_removal():
@@ -219,17 +222,29 @@ def test_evaluate_partitions_and_removal():
     table = patients.removal_table(rows, n_boot=50, seed=0).iloc[0]
     assert table["blast removal"] == 0.0 and table["ALL patients"] == 2 and table["partitions"] == 8
     assert table["excess drop"] == pytest.approx(table["random removal"] - table["blast removal"])
-    assert table["ci_low"] <= table["excess drop"] <= table["ci_high"]
+    assert table["excess drop low"] <= table["excess drop"] <= table["excess drop high"] and table["size"] == "all"
     scores = patients.partition_scores(rows[rows["removal"] == "none"], n_boot=50)
-    assert scores["accuracy_low"].iloc[0] <= scores["accuracy"].iloc[0] <= scores["accuracy_high"].iloc[0]
-    diagnosis = patients.diagnosis_table(rows[(rows["removal"] == "none") & (rows["draw"] == 0)], n_boot=50).set_index("metric")
-    assert diagnosis.loc["sensitivity", "value"] == 1.0 and diagnosis.loc["sensitivity", "ci_low"] < 1.0
+    assert scores.columns.tolist()[:4] == ["size", "accuracy", "accuracy low", "accuracy high"]
+    assert scores["accuracy low"].iloc[0] <= scores["accuracy"].iloc[0] <= scores["accuracy high"].iloc[0]
+    diagnosis = patients.diagnosis_table(rows[(rows["removal"] == "none") & (rows["draw"] == 0)], n_boot=50,
+                                         estimate="this run").set_index("metric")
+    assert diagnosis.loc["sensitivity", "this run"] == 1.0 and diagnosis.loc["sensitivity", "this run low"] < 1.0
     assert diagnosis.loc["f1", "interval"] == "bootstrap" and diagnosis["patients"].iloc[0] == 3
     a1 = patients.lstm_vs_count_perceptron(model, bag_features, labels, sizes=[2, 4], n_draws=3)
     assert a1["size"].tolist() == ["2", "4", "mean"] and a1[["LSTM accuracy", "perceptron accuracy"]].stack().between(0, 1).all()
     assert a1["difference"].iloc[-1] == pytest.approx(a1["difference"].iloc[:2].mean())
-    order = patients.order_summary(patients.order_sensitivity({"lstm": model}, bag_features, labels, 4))
-    assert order["patients"].iloc[0] == 3 and order["flipped_low"].iloc[0] <= order["flipped_high"].iloc[0]
+    order = patients.order_summary(patients.order_sensitivity({"lstm": model}, bag_features, labels, 4)).iloc[0]
+    assert order["patients"] == 3 and order["share flipped"] == order["patients flipped"] / 3
+    assert order["share flipped low"] - 1e-12 <= order["share flipped"] <= order["share flipped high"]
+    x1 = patients.compare_models({"lstm": model, "same": model}, bag_features, labels, [None, 2], n_draws=2, n_boot=20)
+    assert x1[["model", "size"]].values.tolist() == [["lstm", "all"], ["lstm", "2"], ["same", "all"], ["same", "2"]]
+    assert x1["accuracy"].tolist()[:2] == x1["accuracy"].tolist()[2:] and (x1["seeds"] == 1).all()
+    per_seed = patients.seed_scores({0: model, 1: model}, bag_features, labels, [None, 2], n_draws=2)
+    assert per_seed["seed"].tolist() == [0, 1] and per_seed["accuracy"].iloc[0] == pytest.approx(
+        patients.score_partitions(model, bag_features, labels, [None, 2], 2)["accuracy"].mean())
+    report = patients.bad_input_report(lambda images: [{"boxes": np.zeros((0, 4))}], model, bag_features[0], (96, 96), 16)
+    assert report[0].endswith("no cells found") and "bags of 0, 1 and 4 cells: [nan" in report[1]
+    assert "kept=[True, False]" in report[2]
 
 
 def test_compare_extractor_gives_one_row_per_model_seed():
@@ -241,3 +256,7 @@ def test_compare_extractor_gives_one_row_per_model_seed():
                                       sizes=[2], weights=None)
     assert rows["seed"].tolist() == [0, 1] and (rows["features"] == 256).all()
     assert rows[["mean accuracy", "max accuracy", "mean F1"]].stack().between(0, 1).all()
+    both = patients.compare_extractors(["alexnet", "alexnet"], {"alexnet": 64}, views, np.arange(12) < 4, crops, [1, 0, 1, 0],
+                                       pool_cells=8, pool_views=1, cells_per_patient=2, sizes=[2, 4], seeds=[0],
+                                       stage1=dict(n_series=8, epochs=1), stage2=dict(n_series=8, length=3, epochs=1), weights=None)
+    assert len(both) == 2 and both["mean accuracy"].iloc[0] == both["mean accuracy"].iloc[1]

@@ -9,6 +9,7 @@ import nbformat
 import pytest
 
 from leukutils import config, run
+from leukutils.parameters import STANDARD_PARAMETERS
 
 NOTEBOOKS = run.list_notebooks() if list(config.NOTEBOOKS_DIR.glob("[0-9][0-9]_*.ipynb")) else []
 ID = re.compile(r"\b(P[123]-(?:T|F|M|A|TA|X)\d+|D-[FT]\d+|X-[TF]\d+)\b")
@@ -26,7 +27,7 @@ def test_notebook_structure(path):
     tagged = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
     assert len(tagged) == 1, "exactly one cell tagged 'parameters'"
     source = tagged[0].source
-    for name in run.STANDARD_PARAMETERS:
+    for name in STANDARD_PARAMETERS:
         assert re.search(rf"^{name}\s*=", source, re.M), f"parameters cell lacks {name}"
     assert not re.search(r"^\w+\s*=\s*None\s*(#.*)?$", source.split("output_dir")[-1], re.M), \
         "parameters hold the default profile's values as literals, not None"

@@ -1,5 +1,6 @@
-"""A list parameter a notebook cannot run with stops it in its first code cells, before any data is read or
-any model trained, with an error naming the parameter and what it needs."""
+"""A parameter value a notebook cannot run with (of the wrong type, out of its range, a list it cannot use)
+stops it in its first code cells when papermill alone runs it, before any data is read or any model
+trained, with an error naming the parameter and what it needs."""
 import pytest
 
 from leukutils import config, run
@@ -7,8 +8,10 @@ from leukutils import config, run
 NOTEBOOKS = config.ROOT / "notebooks"
 
 CASES = [
+    ("00_data.ipynb", {"realism_images": "many", "seed": -1},
+     ["realism_images = 'many': must be an integer (its default is 24)", "seed = -1: must be an integer ≥ 0"]),
     ("01_dual_cam.ipynb", {"models": ["standard_cnn", "densenet121", "resnet50"]},
-     ["lacks mobilenet_v2 (needed for P1-F3…P1-F9, P1-T2)"]),
+     ["mr_ssim_images names 'mobilenet_v2', which is none of ['densenet121', 'resnet50', 'standard_cnn']"]),
     ("02_mil_pipeline.ipynb", {"extractors": ["alexnet", "resnet50", "swin_t"], "partition_sizes": [], "cells_per_smear": [9, 4],
                                "extractor_sizes": {"alexnet": 64}},
      ["partition_sizes is empty", "cells_per_smear = [9, 4] is not a [low, high] pair", "extractors names 'swin_t'",
@@ -20,7 +23,7 @@ CASES = [
 
 @pytest.mark.slow
 @pytest.mark.parametrize("notebook, parameters, messages", CASES, ids=lambda v: v if isinstance(v, str) else None)
-def test_bad_list_parameter_stops_before_training(notebook, parameters, messages, tmp_path):
+def test_bad_parameter_stops_before_training(notebook, parameters, messages, tmp_path):
     with pytest.raises(run.NotebookFailed) as failure:
         run.execute(NOTEBOOKS / notebook, tmp_path / notebook, {**parameters, "output_dir": str(tmp_path)},
                     tmp_path / "log.txt", timeout=300)

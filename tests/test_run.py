@@ -21,10 +21,6 @@ def test_list_and_only(folders):
         run.list_notebooks(["02"])
 
 
-def test_parse_value():
-    assert run.parse_value("3") == 3 and run.parse_value("None") is None and run.parse_value("resnet") == "resnet"
-
-
 def test_real_profile_writes_under_runs_with_parameters(folders, tmp_path):
     _notebook(folders / "01_toy.ipynb", WRITE.format(tables=tmp_path / "tables"))
     (tmp_path / "profiles" / "real" / "01_toy.yaml").write_text("size: 7\n")
@@ -50,11 +46,42 @@ def test_failing_notebook_stops_with_its_cell_and_keeps_the_executed_copy(folder
 
 def test_cli_reproduce_default_replaces_notebook_and_reports(folders, tmp_path, capsys):
     _notebook(folders / "01_toy.ipynb", WRITE.format(tables=tmp_path / "tables") + "print('done')")
-    assert main(["reproduce", "--quiet", "-p", "size", "4"]) == 0
-    assert (tmp_path / "tables" / "t.csv").read_text() == "8synthetic"
+    assert main(["reproduce", "--quiet"]) == 0
+    assert (tmp_path / "tables" / "t.csv").read_text() == "6synthetic"
     assert "done" in (folders / "01_toy.ipynb").read_text()  # executed notebook copied back
     out = capsys.readouterr().out
     assert "01_toy.ipynb" in out and "ok" in out
+
+
+@pytest.mark.parametrize("option", [["-p", "size", "4"], ["--seed", "1"], ["--device", "cpu"]])
+def test_a_default_profile_run_with_any_change_writes_under_runs(option, folders, tmp_path, capsys):
+    """Only the default run with nothing changed writes the committed outputs (``-p seed 1`` does not)."""
+    _notebook(folders / "01_toy.ipynb", WRITE.format(tables=tmp_path / "tables"))
+    before = (folders / "01_toy.ipynb").read_bytes()
+    assert main(["reproduce", "--quiet", *option]) == 0
+    (written,) = (tmp_path / "runs").glob("synthetic-*/tables/t.csv")
+    assert written.read_text() == ("8synthetic" if "size" in option else "6synthetic")
+    assert (folders / "01_toy.ipynb").read_bytes() == before and not (tmp_path / "tables").exists()
+    err = capsys.readouterr().err
+    assert f"this run writes under {written.parent.parent}/" in err and option[-2].lstrip("-") in err
+
+
+def test_a_value_given_as_its_default_changes_nothing(folders, tmp_path):
+    _notebook(folders / "01_toy.ipynb", WRITE.format(tables=tmp_path / "tables"))
+    run.reproduce(params={"size": 3}, progress=False)
+    assert (tmp_path / "tables" / "t.csv").read_text() == "6synthetic"
+
+
+def test_a_bad_value_stops_before_any_notebook_runs(folders, tmp_path, capsys):
+    _notebook(folders / "00_first.ipynb", WRITE.format(tables=tmp_path / "tables"))
+    _notebook(folders / "01_second.ipynb", "x = 1")
+    for value, must in (("abc", "must be an integer (its default is 3)"), ("[1]", "must be an integer")):
+        assert main(["reproduce", "--quiet", "-p", "size", value]) == 2
+        err = capsys.readouterr().err
+        assert "00_first.ipynb: size = " in err and must in err and "Traceback" not in err
+    assert main(["reproduce", "--quiet", "-p", "seed", "-1"]) == 2
+    assert "seed = -1: must be an integer ≥ 0" in capsys.readouterr().err
+    assert not (tmp_path / "tables").exists() and not (tmp_path / "runs").exists()
 
 
 def test_unknown_parameter_stops_before_any_notebook_runs(folders, tmp_path, capsys):

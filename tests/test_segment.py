@@ -113,6 +113,29 @@ def test_classifier_input_segments_files_counts_empty_ones_and_caches(tmp_path):
     assert len(calls) == 2                                     # a random corruption is redrawn, never cached
 
 
+def test_classifier_images_read_by_the_input_kind_and_transform_the_image_alone(tmp_path):
+    from PIL import Image
+
+    cell, _ = smear_cell()
+    paths = [tmp_path / f"cell{i}.png" for i in range(3)]
+    for k, path in enumerate(paths):
+        Image.fromarray(np.roll(cell, k, axis=1)).save(path)
+    inputs = {"segmented": segment.ClassifierInput(True), "raw": segment.ClassifierInput(False)}
+    images = segment.ClassifierImages(paths, np.array([0, 1, 0]), inputs)
+
+    def halve(image):                                          # albumentations' calling convention
+        return {"image": image // 2}
+
+    raw = images(np.array([2, 0]), "raw", halve)
+    assert len(raw) == 2 and [raw[i][1] for i in range(2)] == [0, 0]
+    np.testing.assert_allclose(raw[1][0].numpy(), (cell // 2).transpose(2, 0, 1) / 255, atol=1e-6)
+    segmented = images([1], "segmented", halve)[0][0]
+    expected = segment.apply_mask(np.roll(cell, 1, axis=1), segment.segment_nuclei(np.roll(cell, 1, axis=1))) // 2
+    np.testing.assert_allclose(segmented.numpy(), expected.transpose(2, 0, 1) / 255, atol=1e-6)
+    black = segment.ClassifierInput(False, lambda image: {"image": np.zeros_like(image)})
+    assert images([0], "raw", halve, loader=black)[0][0].max() == 0  # another loader (e.g. corrupting) wins
+
+
 def test_fill_holes_and_area_filter_match_scipy_and_skimage():
     rng = np.random.default_rng(1)
     for _ in range(5):
@@ -238,7 +261,7 @@ def test_compare_methods_means_intervals_and_paired_differences():
     assert len(scores) == 18 and scores.loc[scores.method == "empty", "empty"].all()
     table = segment.compare_methods(scores, reference="exact", n_boot=200, seed=0)
     assert table["method"].tolist() == ["wide", "empty", "exact"]  # the order of the scores
-    assert table["images"].tolist() == [6, 6, 6] and table["empty masks"].tolist() == [0, 6, 0]
+    assert table["n"].tolist() == [6, 6, 6] and table["empty masks"].tolist() == [0, 6, 0]
     row = table.set_index("method")
     assert row.loc["exact", "dice"] == 1.0 and row.loc["empty", "dice"] == 0.0
     assert row.loc["wide", "dice"] == pytest.approx(mask_scores(wide[0], truths[0])["dice"])

@@ -128,3 +128,25 @@ def test_unstratified_kfold_split_is_sklearn_kfold():
         splits.kfold_split(np.arange(2), k=3, stratify=False)
     with pytest.raises(ValueError, match="stratif"):
         splits.kfold_split(np.arange(6), groups=np.arange(6), k=3, stratify=False)
+
+
+def test_first_per_class_takes_the_first_items_of_each_class():
+    labels = np.array([1, 0, 1, 1, 0, 0, 1])
+    assert splits.first_per_class(labels, 2).tolist() == [0, 1, 2, 4]
+    assert splits.first_per_class(labels, 0).tolist() == list(range(7))  # 0: all of them
+
+
+def test_class_counts_per_part():
+    labels = np.array([0, 1, 1, 0, 1])
+    table = splits.class_counts(labels, {"train": np.array([0, 1, 2]), "test": np.array([3, 4])}, ["hem", "all"])
+    assert table.to_dict("records") == [{"split": "train", "hem": 1, "all": 2}, {"split": "test", "hem": 1, "all": 1}]
+
+
+def test_subject_leak_table_image_level_leaks_subject_level_does_not():
+    subjects = np.repeat([f"s{i}" for i in range(8)], 10)
+    labels = np.repeat([0, 1] * 4, 10)
+    table = splits.subject_leak_table(labels, subjects, seed=0).set_index("split")
+    assert table.loc["subject-level", "subjects in both"] == 0
+    assert table.loc["subject-level", "test images of training subjects"] == 0
+    assert table.loc["image-level", "subjects in both"] > 0
+    assert table["interval"].str.startswith("none").all() and table["seeds"].str.startswith("none").all()

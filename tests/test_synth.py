@@ -7,7 +7,8 @@ import json
 import numpy as np
 import pytest
 
-from leukutils.data import readers, synth
+from leukutils.data import readers, sources, synth
+from leukutils.data.records import sample_records
 from leukutils.data.synth import realism
 from leukutils.data.synth.cells import sample_parameters
 
@@ -220,3 +221,51 @@ def test_prune_cache_removes_only_stale_datasets(tmp_path, monkeypatch):
     synth.prune_cache()
     assert not stale.exists() and current.exists()
     assert synth.segmentation_wbc(n_images=2, size=48) == current
+
+
+def test_recovery_table_has_intervals_over_images_and_the_means_of_nucleus_recovery(tmp_path):
+    records = readers.read_segmentation_wbc(synth.segmentation_wbc(tmp_path / "jtsc", n_images=8, size=80))
+    table = realism.recovery_table({"JTSC synthetic": records, "first half": records[:4]}, n=6, seed=0, n_boot=50)
+    assert list(table["set"]) == ["JTSC synthetic", "first half"]  # in the order given
+    assert list(table.columns) == ["set", "n", "mean_iou", "mean_iou low", "mean_iou high", "median_iou", "recovered",
+                                   "recovered low", "recovered high", "seeds"]
+    picked = sample_records(records, 6, 0)
+    plain = realism.nucleus_recovery([readers.load_image(r.path) for r in picked],
+                                     [readers.load_mask(r.mask_path) == 255 for r in picked])
+    row = table.set_index("set").loc["JTSC synthetic"]
+    assert row["n"] == 6 and row["mean_iou"] == plain["mean_iou"] and row["recovered"] == plain["recovered"]
+    assert row["median_iou"] == pytest.approx(plain["median_iou"])
+    assert row["mean_iou low"] <= row["mean_iou"] <= row["mean_iou high"]
+    assert table.set_index("set").loc["first half", "n"] == 4  # fewer records than asked: all of them
+
+
+def test_compare_table_and_set_tiles(tmp_path):
+    records = readers.read_segmentation_wbc(synth.segmentation_wbc(tmp_path / "jtsc", n_images=4, size=64))
+    sets = {"JTSC real": records, "JTSC synthetic": records[:2]}
+    table = realism.compare_table({name: realism.sample_images(r, 3) for name, r in sets.items()})
+    assert list(table["n"]) == [3, 2] and table["interval"].str.startswith("none").all()
+    assert "n_images" not in table and table["seeds"].str.startswith("none").all()
+    rows, labels = realism.set_tiles(sets, 2, seed=0, outlined=["JTSC real"])
+    assert labels == ["JTSC\nreal", "JTSC\nsynthetic"] and [len(r) for r in rows] == [2, 2]
+    plain = realism.set_tiles(sets, 2, seed=0)[0]
+    assert not np.array_equal(rows[0][0], plain[0][0])  # outlined: the contour is drawn
+    assert np.array_equal(rows[1][0], plain[1][0])
+
+
+def test_real_and_synthetic_sets_and_example_tiles(tmp_path):
+    twin = readers.read_segmentation_wbc(synth.segmentation_wbc(tmp_path / "jtsc", n_images=6, size=64))
+    title = sources.LAYOUTS["jtsc"].title
+    assert list(sources.real_and_synthetic({"JTSC": title}, {}, {title: twin})) == ["JTSC synthetic"]
+    both = sources.real_and_synthetic({"JTSC": title}, {title: twin[:3]}, {title: twin})
+    assert list(both) == ["JTSC real", "JTSC synthetic"] and len(both["JTSC real"]) == 3
+    rows, row_labels, captions = sources.example_tiles({title: twin}, {}, 1, np.random.default_rng(0))
+    assert row_labels == ["JTSC"] and all(c.endswith("(synth)") for c in captions[0])
+    assert len(rows[0]) == len({r.label for r in twin}) and rows[0][0].ndim == 3
+
+
+def test_open_two_class_gives_paper_1s_classes():
+    records, labels, names = sources.open_two_class("synthetic", n_subjects=2, cells_per_subject=4, size=64)
+    assert names == ["hem", "all"] and labels.dtype == np.int64
+    assert [int(r.label == "all") for r in records] == labels.tolist()
+    with pytest.raises(ValueError, match="none of synthetic"):
+        sources.open_two_class("bccd")

@@ -11,17 +11,17 @@ from PIL import Image
 
 from leukutils.data.splits import kfold_split
 from leukutils.data.torch_datasets import ImageDataset, TensorImageDataset, binary_labels, undersample
-from leukutils.models.classifiers import build_classifier
+from leukutils.models.classifiers import build_classifier, calibrate_batch_norm
 from leukutils.models.weights import load_checkpoint
-from leukutils.predict import classify
-from leukutils.train import ClassifierStep, check_folds, cross_validate, fit, save_model
+from leukutils.inference import classify
+from leukutils.cross_validation import check_folds, cross_validate
+from leukutils.model_cards import save_model
+from leukutils.train import ClassifierStep, fit
 
 CLASSIFIER_COLUMNS = ["epoch", "train_loss", "train_accuracy", "val_loss", "val_accuracy", "lr", "seconds"]
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    torch.set_num_threads(1)
+pytestmark = pytest.mark.usefixtures("one_thread_torch")
 
 
 def toy_sets(n=48, size=24, seed=0, signal=0.5):
@@ -172,8 +172,6 @@ def test_save_model_writes_card_and_loads(tmp_path):
 
 
 def test_recalibrated_batch_norm_matches_training_set_statistics():
-    from leukutils.models.classifiers import calibrate_batch_norm
-
     train_set, val_set = toy_sets(n=64)  # 48 training images: equal batches, so the mean of batch means is the mean
     model = new_model()
     classifier_fit(model, train_set, val_set, epochs=1, lr=3e-3, recalibrate_batch_norm=True)

@@ -7,7 +7,7 @@ import torch
 from monai.losses import AsymmetricUnifiedFocalLoss
 from torch import nn
 
-from leukutils import train
+from leukutils import cross_validation, train
 from leukutils.data.torch_datasets import SegmentationDataset
 from leukutils.models import unet
 from leukutils.preprocess import segmentation_augmentation
@@ -71,7 +71,7 @@ def test_loss_falls_on_a_tiny_overfit():
 @pytest.mark.slow
 def test_kfold_predicts_every_image_with_a_model_that_did_not_see_it():
     images, masks = discs(6, seed=1)
-    result = train.kfold_segmentation(images, masks, k=3, seed=0, size=32, epochs=1, batch_size=4,
+    result = cross_validation.kfold_segmentation(images, masks, k=3, seed=0, size=32, epochs=1, batch_size=4,
                                       channels=SMALL, augment=segmentation_augmentation(0))
     assert sorted(np.bincount(result.fold).tolist()) == [2, 2, 2]
     assert all(m.shape == im.shape[:2] and m.dtype == bool for m, im in zip(result.masks, images))
@@ -81,7 +81,7 @@ def test_kfold_predicts_every_image_with_a_model_that_did_not_see_it():
     for fold, (_, test_idx) in enumerate(KFold(3, shuffle=True, random_state=0).split(np.arange(6))):
         assert (result.fold[test_idx] == fold).all()
     assert list(result.history.columns[:3]) == ["fold", "epoch", "train_loss"] and len(result.seconds) == 3
-    partial = train.kfold_segmentation(images, masks, k=3, seed=0, max_folds=1, size=32, epochs=1, batch_size=4,
+    partial = cross_validation.kfold_segmentation(images, masks, k=3, seed=0, max_folds=1, size=32, epochs=1, batch_size=4,
                                        channels=SMALL)
     assert (partial.fold == -1).sum() == 4 and sum(m is None for m in partial.masks) == 4
 

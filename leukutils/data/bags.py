@@ -7,7 +7,10 @@ is ALL (label 1) if and only if it holds at least one blast; it is padded with b
 length and shuffled. :func:`make_series` draws them; ``BLANK`` (-1) marks a padding position.
 
 *Bags* (evaluation): all white cells cut from the smears of one patient. :func:`crop_cells` cuts boxes
-out of a smear, :func:`bags_from_detections` groups the crops of a patient's smears into a :class:`Bag`,
+out of a smear, :func:`bags_from_detections` groups the crops of a patient's smears into a :class:`Bag`
+(:func:`detected_bags` runs a detector first), :func:`pseudo_patients` groups single fields without
+patient ids into pseudo-patients and :func:`cell_pool_from_fields` makes a weakly labelled cell pool of them,
+:func:`describe_bags` says what a cohort's bags hold,
 :func:`remove_cells` builds the blast-removal / normal-removal variants and :func:`subsample_bag` the
 fixed-size partitions of the cells-per-patient ablation.
 
@@ -17,12 +20,14 @@ series and bags only say which rows to read.
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Mapping, Sequence
+from typing import Callable, Mapping, Sequence
 
 import cv2
 import numpy as np
+
+from .readers import load_image
 
 #: Index of a blank (padding) image in a series.
 BLANK = -1
@@ -390,3 +395,83 @@ def cell_pool_from_records(records: Sequence, load_image, size: int = 64, blast_
     if not crops:
         raise ValueError("cell_pool_from_records: no white-cell boxes in the given records")
     return np.concatenate(crops), np.concatenate(is_blast), np.concatenate(origin)
+
+
+def describe_bags(bags: Sequence[Bag]) -> str:
+    """One sentence on a cohort's bags: patients (ALL), cells per patient, the share of blasts among the
+    cells matched to an annotated box, and the patients with no cell found."""
+    labels, n_cells = np.array([b.label for b in bags]), np.array([len(b) for b in bags])
+    matched = np.concatenate([b.cell_labels for b in bags])
+    blasts = (f"{np.mean(matched[matched >= 0] == 1):.1%}" if (matched >= 0).any()
+              else "not known (no cell-level labels in this data)")
+    return (f"{len(bags)} patients ({labels.sum()} ALL); cells per patient {n_cells.min()}–{n_cells.max()} "
+            f"(median {np.median(n_cells):.0f}); blasts among matched cells {blasts}; "
+            f"patients with no cells found: {[b.subject for b in bags if b.empty] or 'none'}")
+
+
+def pseudo_patients(records: Sequence, images_per_patient: int, per_class: int = 0, seed: int = 0,
+                    healthy: str = "Benign") -> tuple[list, list, dict[str, int]]:
+    """Pseudo-patients from single fields with image-level labels and no patient ids (Aria).
+
+    The fields of each class are shuffled (``seed``), cut to ``per_class`` (0: all) and halved: the
+    first half is a cell pool (each field its own subject), the second half is grouped into patients of
+    ``images_per_patient`` fields of that class (a class-``c`` patient ``c-000``, ``c-001``, ...).
+
+    Returns
+    -------
+    pool_fields : records of the pool half, ``subject`` = the field's path.
+    patient_fields : records of the patients' fields, ``subject`` = the pseudo-patient.
+    patient_labels : pseudo-patient → 1 (ALL) or 0 (``healthy`` class).
+    """
+    rng = np.random.default_rng(seed)
+    by_class: dict[str, list] = {}
+    for r in records:
+        by_class.setdefault(r.label, []).append(r)
+    pool_fields, patient_fields, patient_labels = [], [], {}
+    for label, members in sorted(by_class.items()):
+        members = [members[i] for i in rng.permutation(len(members))]
+        if per_class:
+            members = members[:per_class]
+        half, k = len(members) // 2, images_per_patient
+        pool_fields += [replace(r, subject=str(r.path)) for r in members[:half]]
+        for j in range(0, len(members) - half - k + 1, k):
+            subject = f"{label}-{j // k:03d}"
+            patient_labels[subject] = int(label != healthy)
+            patient_fields += [replace(r, subject=subject) for r in members[half + j: half + j + k]]
+    return pool_fields, patient_fields, patient_labels
+
+
+def detected_bags(smears: Sequence, patient_labels: Mapping[str, int], detect: Callable, *, crop_size: int,
+                  blast_names: Sequence[str] | None = None) -> tuple[list[Bag], list[dict]]:
+    """Detect the white cells of every smear and group their crops into one bag per patient.
+
+    Parameters
+    ----------
+    smears : records with ``subject`` set (the patient).
+    patient_labels : subject → 1 (ALL) / 0 (healthy).
+    detect : images → one dict per image with ``boxes`` (n, 4): a detector with its settings bound, e.g.
+        ``functools.partial(leukutils.inference.detect, model, score_threshold=0.5)``. It is passed in
+        because the data layer does not import the methods that run models.
+    crop_size : side of a crop (px).
+    blast_names : when given, each crop is labelled blast/normal from the smears' annotated boxes (the
+        removal test's ground truth).
+
+    Returns
+    -------
+    The bags (:class:`Bag`, sorted by subject, :func:`bags_from_detections`) and the detections per smear.
+    """
+    found = detect([load_image(r.path) for r in smears])
+    boxes = {str(r.path): d["boxes"] for r, d in zip(smears, found)}
+    options = {} if blast_names is None else {"blast_names": blast_names}
+    return bags_from_detections(smears, boxes, patient_labels, load_image, size=crop_size, **options), found
+
+
+def cell_pool_from_fields(fields: Sequence, detect: Callable, *, crop_size: int,
+                          healthy: str = "Benign") -> tuple[np.ndarray, np.ndarray]:
+    """A weakly labelled single-cell pool from fields with image-level labels (the pool half of
+    :func:`pseudo_patients`): every cell ``detect`` finds on a field of a class other than ``healthy`` is
+    called a blast. Returns ``crops`` (n, crop_size, crop_size, 3) uint8 and ``is_blast`` (n,) bool, field
+    by field in the order of their subjects."""
+    pool_bags, _ = detected_bags(fields, {r.subject: int(r.label != healthy) for r in fields}, detect,
+                                 crop_size=crop_size)
+    return np.concatenate([b.crops for b in pool_bags]), np.concatenate([np.full(len(b), b.label == 1) for b in pool_bags])

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -61,3 +61,10 @@ def subjects_of(records: list[Record]) -> np.ndarray | None:
     if any(s is None for s in subjects):
         return None
     return np.array(subjects, dtype=object)
+
+
+def sample_records(records: Sequence, n: int, seed: int = 0, ordered: bool = True) -> list:
+    """``n`` records (all when there are fewer) drawn at random without replacement with ``seed``;
+    in their original order when ``ordered``, else in the order drawn."""
+    index = np.random.default_rng(seed).choice(len(records), size=min(n, len(records)), replace=False)
+    return [records[i] for i in (sorted(index) if ordered else index)]

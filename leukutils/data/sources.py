@@ -12,11 +12,16 @@ is asked for::
 from __future__ import annotations
 
 import os
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable, Mapping, Sequence
+
+import numpy as np
 
 from . import readers, registry, synth
+from .torch_datasets import binary_labels
+from .records import sample_records  # noqa: F401  (here since open_dataset's callers sample its records)
 
 
 @dataclass(frozen=True)
@@ -93,15 +98,6 @@ def open_dataset(layout: str, source: str | os.PathLike = "synthetic", *, data_d
     return spec.read(folder, **(reader_options or {}))
 
 
-def sample_records(records: Sequence, n: int, seed: int = 0, ordered: bool = True) -> list:
-    """``n`` records (all when there are fewer) drawn at random without replacement with ``seed``;
-    in their original order when ``ordered``, else in the order drawn."""
-    import numpy as np
-
-    index = np.random.default_rng(seed).choice(len(records), size=min(n, len(records)), replace=False)
-    return [records[i] for i in (sorted(index) if ordered else index)]
-
-
 def pick_per_class(records: Sequence, per_class: int, rng, max_classes: int = 4) -> list:
     """Up to ``per_class`` random records of each of the first ``max_classes`` labels (sorted), drawn
     from the generator ``rng`` (a ``numpy.random.Generator``) class after class."""
@@ -121,3 +117,81 @@ def describe(records: Sequence) -> dict:
             "subjects": len({r.subject for r in records}) if records and records[0].subject is not None else 0,
             "masks": sum(r.mask_path is not None for r in records),
             "boxes": sum(len(r.boxes) for r in records if r.boxes is not None)}
+
+
+def open_real_datasets(mirror: str | os.PathLike | None = None) -> dict[str, readers.RecordList]:
+    """The records of every layout's registered real dataset that is present (data cache or mirror),
+    by layout title (:data:`LAYOUTS`), read with the layout's reader.
+
+    Readers' warnings about single bad annotations (BCCD's two zero-area boxes) are not shown: each
+    RecordList's ``report`` counts what was skipped or dropped.
+    """
+    found = {}
+    for layout, spec in LAYOUTS.items():
+        if spec.real is not None and registry.locate(spec.real, mirror=mirror) is not None:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                found[spec.title] = open_dataset(layout, "real", mirror=mirror)
+    return found
+
+
+def real_and_synthetic(names: Mapping[str, str], real: Mapping, synthetic: Mapping) -> dict[str, list]:
+    """The records of each set named in ``names`` (short name → layout title): ``"<short> real"`` where
+    the real set is present, then ``"<short> synthetic"``, in the order of ``names``."""
+    sets = {}
+    for short, title in names.items():
+        if title in real:
+            sets[f"{short} real"] = real[title]
+        sets[f"{short} synthetic"] = synthetic[title]
+    return sets
+
+
+def example_tiles(synthetic: Mapping, real: Mapping, per_class: int, rng) -> tuple[list, list, list]:
+    """Example images per dataset and class (notebook 00, D-F1): for each dataset of ``synthetic``
+    (title → records), up to ``per_class`` images of each class (:func:`pick_per_class` with ``rng``)
+    from the real set where ``real`` holds it, else from the synthetic twin.
+
+    Returns
+    -------
+    rows : list of lists of (H, W, 3) uint8 images, one row per dataset; row_labels : the titles
+    without their parenthesis; captions : per row, ``"<label> (real)"`` or ``"<label> (synth)"``.
+    """
+    rows, captions = [], []
+    for name, records in synthetic.items():
+        source, chosen = ("real", real[name]) if name in real else ("synth", records)
+        picked = pick_per_class(chosen, per_class, rng)
+        rows.append([readers.load_image(r.path) for r in picked])
+        captions.append([f"{r.label} ({source})" for r in picked])
+    return rows, [name.split(" (")[0] for name in synthetic], captions
+
+
+#: The two classes of each dataset that paper 1's classifiers tell apart: the labels counted as ALL (1),
+#: the reader's options, and the names of classes 0 and 1.
+TWO_CLASSES: dict[str, tuple[list[str], dict | None, list[str]]] = {
+    "cnmc": (["all"], None, ["hem", "all"]),
+    "aria": (["Early", "Pre", "Pro"], {"classes": ["Benign", "Early", "Pre", "Pro"]}, ["Benign", "ALL"]),
+}
+
+
+def open_two_class(dataset: str, data_dir: str | os.PathLike | None = None, **synthetic_options
+                   ) -> tuple[readers.RecordList, np.ndarray, list[str]]:
+    """Records of a dataset as paper 1's two classes: ALL (1) against normal cells (0).
+
+    Parameters
+    ----------
+    dataset : ``"synthetic"`` (the C-NMC twin, written with ``synthetic_options``), ``"cnmc"`` or
+        ``"aria"`` (Benign against Early + Pre + Pro), read from ``data_dir``, the cache or the mirror.
+
+    Returns
+    -------
+    records; labels : (n,) int64, 1 for ALL; class_names : the names of classes 0 and 1.
+    """
+    layout = "cnmc" if dataset == "synthetic" else dataset
+    if layout not in TWO_CLASSES:
+        raise ValueError(f"open_two_class: dataset {dataset!r} is none of synthetic, {', '.join(TWO_CLASSES)}")
+    positive, reader_options, class_names = TWO_CLASSES[layout]
+    if dataset == "synthetic":
+        records = open_dataset("cnmc", **synthetic_options)
+    else:
+        records = open_dataset(layout, "real", data_dir=data_dir, reader_options=reader_options)
+    return records, binary_labels([r.label for r in records], positive), class_names

@@ -7,6 +7,7 @@ subject crosses a split (:func:`assert_no_subject_leak`).
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 from sklearn.model_selection import KFold, StratifiedGroupKFold, StratifiedKFold, StratifiedShuffleSplit
 
 
@@ -165,3 +166,52 @@ def assert_no_subject_leak(groups, *index_sets) -> None:
     if leaks:
         shown = ", ".join(f"{s!r} in splits {sorted(v)}" for s, v in list(leaks.items())[:10])
         raise SubjectLeakError(f"{len(leaks)} subject(s) appear in more than one split: {shown}")
+
+
+def first_per_class(labels, n: int, classes=(0, 1)) -> np.ndarray:
+    """The indices of the first ``n`` items of each class (all of them for ``n = 0``), sorted.
+
+    ``labels``: (n_items,) class indices; ``classes``: the classes to take, each in the order the items
+    come. Returns a sorted int ndarray (e.g. the test images explained with CAMs in notebook 01).
+    """
+    labels = np.asarray(labels)
+    return np.sort(np.concatenate([np.flatnonzero(labels == c)[:n or len(labels)] for c in classes]))
+
+
+def class_counts(labels, parts: dict, class_names) -> pd.DataFrame:
+    """Items of each class in each part of a split, one row per part.
+
+    ``labels``: (n,) class indices 0 … k-1; ``parts``: part name → index array (``{"train": train_idx,
+    …}``); ``class_names``: k names. Returns a DataFrame with ``split`` and one count column per class.
+    """
+    labels = np.asarray(labels)
+    rows = [{"split": name, **dict(zip(class_names, np.bincount(labels[idx], minlength=len(class_names)).tolist()))}
+            for name, idx in parts.items()]
+    return pd.DataFrame(rows, columns=["split", *class_names])
+
+
+def subject_leak_table(labels, subjects, fractions=(0.75, 0.0, 0.25), seed: int = 0) -> pd.DataFrame:
+    """What an image-level split leaks that a subject-level one does not (notebook 00, D-T3).
+
+    Parameters
+    ----------
+    labels, subjects : (n,) class labels and subject ids, one per image.
+    fractions, seed : as in :func:`holdout_split`, for both splits.
+
+    Returns
+    -------
+    DataFrame, rows ``image-level`` and ``subject-level``: train and test images and subjects, the
+    subjects in both (what :func:`assert_no_subject_leak` refuses) and the test images of training
+    subjects; ``interval`` and ``seeds`` say why the counts have no interval or seed count.
+    """
+    subjects = np.asarray(subjects)
+    rows = []
+    for kind, groups in (("image-level", None), ("subject-level", subjects)):
+        train, _, test = holdout_split(labels, groups, fractions=fractions, seed=seed)
+        shared = set(subjects[train]) & set(subjects[test])
+        rows.append({"split": kind, "train images": len(train), "test images": len(test),
+                     "train subjects": len(set(subjects[train])), "test subjects": len(set(subjects[test])),
+                     "subjects in both": len(shared),
+                     "test images of training subjects": int(np.isin(subjects[test], list(shared)).sum()),
+                     "interval": "none: exact counts of one split", "seeds": "none: no model"})
+    return pd.DataFrame(rows)

@@ -10,6 +10,8 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from .readers import load_image
+
 
 def to_tensor(image: np.ndarray | torch.Tensor) -> torch.Tensor:
     """(H, W, 3) uint8 RGB array → (3, H, W) float32 tensor in [0, 1]; tensors pass through as float."""
@@ -61,9 +63,7 @@ class ImageDataset(Dataset):
         self.paths = [_path_of(item) for item in items]
         self.labels = labels.astype(np.int64)
         self.transform = transform
-        if loader is None:
-            from .readers import load_image as loader
-        self.loader = loader
+        self.loader = load_image if loader is None else loader
         self._cache: dict[int, torch.Tensor] | None = {} if cache else None
 
     def __len__(self) -> int:

@@ -6,8 +6,9 @@ pull in MONAI or torchvision's detection code for a notebook that needs neither.
 from importlib import import_module
 
 _SUBMODULE_OF = {
-    **dict.fromkeys(["build_torchvision", "load_checkpoint"], "weights"),
-    **dict.fromkeys(["PAPER1_MODELS", "STANDARD_CNN", "StandardCNN", "build_classifier", "make_head"], "classifiers"),
+    **dict.fromkeys(["build_torchvision", "load_checkpoint", "save_checkpoint"], "weights"),
+    **dict.fromkeys(["PAPER1_MODELS", "STANDARD_CNN", "StandardCNN", "build_classifier", "calibrate_batch_norm",
+                     "make_head"], "classifiers"),
     **dict.fromkeys(["MirrorPaddedUNet", "PAPER_UNET_PARAMS", "UnifiedFocalLoss", "build_unet"], "unet"),
     **dict.fromkeys(["build_detector"], "detector"),
     **dict.fromkeys(["AttentionMIL", "LSTMClassifier", "build_extractor", "build_mil"], "mil"),

@@ -23,7 +23,7 @@ from typing import Callable
 import torch
 from torch import nn
 
-from .weights import build_torchvision
+from .weights import build_torchvision, load_checkpoint
 
 #: Name of the small plain CNN of paper 1 ("Standard_CNN").
 STANDARD_CNN = "standard_cnn"
@@ -159,7 +159,6 @@ def build_classifier(name: str, n_classes: int, weights: str | os.PathLike | Non
     if activation_in_backbone:
         _swap_activation(model, activation)
     if checkpoint is not None:
-        from .weights import load_checkpoint
         load_checkpoint(model, checkpoint)
     model.architecture = name  # read by explain.target_layers_for and the model cards
     return model
@@ -171,23 +170,43 @@ def count_parameters(model: nn.Module, trainable_only: bool = False) -> int:
 
 
 @torch.no_grad()
-def calibrate_batch_norm(model: nn.Module, images: torch.Tensor, batch_size: int = 16) -> nn.Module:
+def calibrate_batch_norm(model: nn.Module, images, batch_size: int = 16, device: torch.device | str | None = None,
+                         memory_format: torch.memory_format = torch.contiguous_format) -> nn.Module:
     """Set every batch-norm layer's running mean and variance to the statistics of ``images``.
 
     A randomly initialised network has running statistics (0, 1), so in eval mode its activations
     shrink or blow up layer after layer and its outputs barely depend on the input. Re-estimating the
     statistics on some images (a cumulative average, ``momentum=None``) gives an untrained network
     whose outputs do depend on its input: what tests and benchmarks of explanation methods need when
-    no trained weights are at hand. ``images``: (n, 3, H, W) float. Returns ``model`` in eval mode.
+    no trained weights are at hand. Briefly trained networks need it too: after a few dozen steps the
+    running averages lag far behind the weights (:class:`leukutils.train.ClassifierStep`'s
+    ``recalibrate_batch_norm``).
+
+    Parameters
+    ----------
+    model : the network; a network without batch norm is left as it is (no forward pass is run).
+    images : (n, 3, H, W) float tensor, cut into batches of ``batch_size``; or an iterable of batches,
+        each a tensor or an ``(images, labels)`` pair (e.g. a DataLoader).
+    device, memory_format : where and in which memory format the batches go (default: as they are).
+
+    Returns
+    -------
+    ``model`` in eval mode, gradients untouched (the passes run without them).
     """
     norms = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    if not norms:
+        return model.eval()
+    if isinstance(images, torch.Tensor):
+        images = [images[start:start + batch_size] for start in range(0, len(images), batch_size)]
     saved = [m.momentum for m in norms]
     for m in norms:
         m.reset_running_stats()
         m.momentum = None
     model.train()
-    for start in range(0, len(images), batch_size):
-        model(images[start:start + batch_size])
+    with torch.no_grad():
+        for batch in images:
+            batch = batch[0] if isinstance(batch, (tuple, list)) else batch
+            model(batch.to(device, memory_format=memory_format) if device is not None else batch)
     for m, momentum in zip(norms, saved):
         m.momentum = momentum
     return model.eval()

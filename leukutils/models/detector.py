@@ -15,8 +15,9 @@ Pretrained ImageNet backbones are asked for with ``weights="imagenet"``; when th
 the backbone is random and a :class:`~leukutils.models.weights.PretrainedWeightsUnavailable` warning says so.
 
 Samples are ``(image (H, W, 3) uint8, boxes (n, 4) float x0, y0, x1, y1 px, labels (n,) int >= 1)``;
-class 0 is the background, as torchvision expects. Training is :class:`leukutils.train.DetectorStep`,
-inference :func:`leukutils.predict.detect`, samples from records
+class 0 is the background, as torchvision expects. Training is :func:`leukutils.train.train_detector`
+(its step :class:`leukutils.train.DetectorStep`),
+inference :func:`leukutils.inference.detect`, samples from records
 :func:`leukutils.data.torch_datasets.samples_from_records`.
 """
 from __future__ import annotations

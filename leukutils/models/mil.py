@@ -4,7 +4,7 @@ classifier, and a gated-attention MIL baseline (Ilse et al. 2018).
 The pipeline is: cell crop → frozen ImageNet backbone (AlexNet in the paper) → trainable FC-256 →
 LSTM (256 hidden) → 64-d patient vector → FC-2. The backbone's features are cached by
 :mod:`leukutils.features`; training is :func:`leukutils.patients.fit_two_stage`, inference
-:mod:`leukutils.predict`.
+:mod:`leukutils.inference`.
 
 Shapes: a *series* or *bag* is a sequence of cells; models take ``features`` (B, L, D) float32 and an
 optional ``lengths`` (B,) int64 (real cells per row, the rest padding) and return logits (B, 2).

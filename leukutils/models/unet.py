@@ -8,7 +8,7 @@
   sigmoid, although its docstring speaks of logits), so the sigmoid is applied here.
 
 Training (one fold, and the K-fold out-of-fold masks) is :func:`leukutils.train.train_unet` and
-:func:`leukutils.train.kfold_segmentation`; inference :func:`leukutils.predict.predict_masks`.
+:func:`leukutils.cross_validation.kfold_segmentation`; inference :func:`leukutils.inference.predict_masks`.
 """
 from __future__ import annotations
 

@@ -17,6 +17,8 @@ import torch
 from torch import nn
 from torchvision import models as tvm
 
+from ..report import atomic_write_bytes
+
 
 #: Where torchvision looks for downloaded weights, said without this machine's home folder.
 HUB_CHECKPOINTS = "torch.hub.get_dir()/checkpoints (by default ~/.cache/torch/hub/checkpoints)"
@@ -36,6 +38,14 @@ def load_checkpoint(model: nn.Module, path: str | os.PathLike, strict: bool = Tr
         state = state["state_dict"]
     model.load_state_dict(state, strict=strict)
     return model
+
+
+def save_checkpoint(path: str | os.PathLike, state) -> Path:
+    """``torch.save(state)`` to ``path`` atomically: an interrupted write leaves the previous file."""
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    atomic_write_bytes(Path(path), buffer.getvalue())
+    return Path(path)
 
 
 def build_torchvision(name: str, weights: str | os.PathLike | None = "imagenet", **kwargs) -> nn.Module:

@@ -7,21 +7,29 @@
   the ground-truth mask (:func:`leukutils.metrics.mask_scores`): a check that nuclei stand out the way
   they do in real stained smears.
 
+* :func:`sample_images`, :func:`set_tiles` – images of named sets of records, and tile rows of them
+  (real next to synthetic, D-F2); :func:`recovery_table` – D-T2, with bootstrap intervals over images.
+
 Figures of image sets are drawn with :func:`leukutils.plots.tile_grid` and
 :func:`leukutils.plots.contour_overlay`.
 """
 from __future__ import annotations
 
-from typing import Iterable
+from typing import Iterable, Mapping, Sequence
 
 import cv2
 import numpy as np
 import pandas as pd
 from skimage.filters import threshold_otsu
 
-from ...metrics import mask_scores
-from ...plots import contour_overlay, tile_grid  # noqa: F401  (notebook 00 calls realism.tile_grid / contour_overlay)
+from ...metrics import mask_scores, summarise
+from ...plots import contour_overlay
 from ...preprocess import nucleus_enhancement
+from ..readers import load_image, load_mask
+from ..records import sample_records
+from .cells import CELL_TYPES
+from .cues import apply_cue
+from .smear import render_cell
 
 
 def _hsv(image: np.ndarray) -> np.ndarray:
@@ -96,6 +104,15 @@ def otsu_nucleus(image: np.ndarray) -> np.ndarray:
     return channel > threshold_otsu(channel)
 
 
+def nucleus_iou(images: Iterable[np.ndarray], nuclei: Iterable[np.ndarray]) -> np.ndarray:
+    """(n,) float: IoU of :func:`otsu_nucleus` of each image against its ground-truth nucleus.
+
+    ``images``: (H, W, 3) uint8; ``nuclei``: matching (H, W) bool ground-truth nucleus masks.
+    """
+    return np.array([mask_scores(otsu_nucleus(im), np.asarray(m, bool))["iou"] for im, m in zip(images, nuclei)],
+                    dtype=float)
+
+
 def nucleus_recovery(images: Iterable[np.ndarray], nuclei: Iterable[np.ndarray], threshold: float = 0.8
                      ) -> dict[str, float]:
     """How often a plain Otsu recovers the nucleus.
@@ -103,7 +120,7 @@ def nucleus_recovery(images: Iterable[np.ndarray], nuclei: Iterable[np.ndarray],
     ``images``: (H, W, 3) uint8; ``nuclei``: matching (H, W) bool ground-truth nucleus masks.
     Returns ``n_images``, ``mean_iou``, ``median_iou`` and ``recovered`` (share with IoU ≥ ``threshold``).
     """
-    scores = np.array([mask_scores(otsu_nucleus(im), np.asarray(m, bool))["iou"] for im, m in zip(images, nuclei)])
+    scores = nucleus_iou(images, nuclei)
     if scores.size == 0:
         raise ValueError("nucleus_recovery: no images")
     return dict(n_images=int(scores.size), mean_iou=float(scores.mean()), median_iou=float(np.median(scores)),
@@ -111,9 +128,72 @@ def nucleus_recovery(images: Iterable[np.ndarray], nuclei: Iterable[np.ndarray],
 
 
 def compare_table(sets: dict[str, Iterable[np.ndarray]]) -> pd.DataFrame:
-    """One row of :func:`hsv_statistics` per named image set."""
+    """One row of :func:`hsv_statistics` per named image set (D-T1): ``dataset``, ``n`` (images), the
+    statistics, and ``interval`` and ``seeds`` saying why they have neither (the ``_sd`` columns are
+    spreads over pixels, not over seeds)."""
     rows = [{"dataset": name, **hsv_statistics(images)} for name, images in sets.items()]
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows).rename(columns={"n_images": "n"}).assign(
+        interval="none: statistics pooled over the pixels of every image", seeds="none: no model")
+
+
+def sample_images(records: Sequence, n: int, seed: int = 0, ordered: bool = True) -> list[np.ndarray]:
+    """The (H, W, 3) uint8 images of ``n`` records drawn with ``seed`` (:func:`leukutils.data.records.sample_records`)."""
+    return [load_image(r.path) for r in sample_records(records, n, seed, ordered)]
+
+
+def set_tiles(sets: Mapping[str, Sequence], n: int, seed: int = 0, outlined: Sequence[str] = ()
+              ) -> tuple[list[list[np.ndarray]], list[str]]:
+    """Rows of ``n`` random images per named set of records, for :func:`leukutils.plots.tile_grid` (D-F2).
+
+    Parameters
+    ----------
+    sets : set name (``"JTSC real"``) → records; one row each, in this order.
+    n, seed : images per row, drawn with ``seed`` in the order drawn.
+    outlined : name prefixes of the sets whose tiles carry their ground-truth nucleus outline (cyan).
+
+    Returns
+    -------
+    rows : lists of (H, W, 3) uint8 tiles; row_labels : each set's name, its last word on a second line.
+    """
+    rows = []
+    for name, records in sets.items():
+        picked = sample_records(records, n, seed, ordered=False)
+        images = [load_image(r.path) for r in picked]
+        if name.startswith(tuple(outlined)):
+            images = [contour_overlay(im, load_mask(r.mask_path) == 255) for im, r in zip(images, picked)]
+        rows.append(images)
+    return rows, ["\n".join(name.rsplit(" ", 1)) for name in sets]
+
+
+def recovery_table(sets: Mapping[str, Sequence], n: int, seed: int = 0, n_boot: int = 1000,
+                   threshold: float = 0.8) -> pd.DataFrame:
+    """Otsu nucleus recovery (:func:`nucleus_iou`) on ``n`` records per named set, with intervals (D-T2).
+
+    Parameters
+    ----------
+    sets : set name → records with nucleus masks (255 = nucleus).
+    n, seed : records per set, drawn with ``seed`` (in their order); ``seed`` also seeds the bootstrap.
+    n_boot : bootstrap resamples of the images (:func:`leukutils.metrics.summarise`).
+    threshold : the IoU from which a nucleus counts as recovered.
+
+    Returns
+    -------
+    DataFrame, one row per set: ``set``, ``n`` (images), ``mean_iou`` with ``mean_iou low``/``high``,
+    ``median_iou``, ``recovered`` (share with IoU ≥ ``threshold``) with its interval, and ``seeds``
+    (none: no model is involved).
+    """
+    per_image = []
+    for name, records in sets.items():
+        picked = sample_records(records, n, seed)
+        iou = nucleus_iou([load_image(r.path) for r in picked], [load_mask(r.mask_path) == 255 for r in picked])
+        per_image.append(pd.DataFrame({"set": name, "iou": iou, "recovered": (iou >= threshold).astype(float)}))
+    per_image = pd.concat(per_image, ignore_index=True)
+    table = summarise(per_image, "set", ["iou", "recovered"], n_boot=n_boot, seed=seed)
+    table = table.rename(columns={"iou": "mean_iou", "iou low": "mean_iou low", "iou high": "mean_iou high"})
+    table["median_iou"] = per_image.groupby("set", sort=False)["iou"].median().to_numpy()
+    table["seeds"] = "none: no model"
+    return table[["set", "n", "mean_iou", "mean_iou low", "mean_iou high", "median_iou", "recovered", "recovered low",
+                  "recovered high", "seeds"]]
 
 
 def gallery(rng: np.random.Generator, size: int = 112):
@@ -125,11 +205,6 @@ def gallery(rng: np.random.Generator, size: int = 112):
     -------
     rows : list of 4 lists of (size, size, 3) uint8 tiles; row_labels : 4 names; tile_labels : per row.
     """
-    from ...plots import contour_overlay
-    from .cells import CELL_TYPES
-    from .cues import apply_cue
-    from .smear import render_cell
-
     types = list(CELL_TYPES)
     first = [render_cell(rng, t, size=size)[0] for t in types]
     second = [render_cell(rng, t, size=size)[0] for t in types]

@@ -11,8 +11,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from . import stain as stain_module
 from .cells import CellDrawing, bank_red_cell, draw_cell, draw_platelet
+from .stain import Stain, finish, reference_stain, smooth_noise, to_rgb
+from .stain import vignetting as vignetting_light
 
 
 @dataclass
@@ -94,7 +95,7 @@ def _shift_box(box, patch_shape, cy, cx, w, h) -> np.ndarray | None:
 
 def render_field(rng: np.random.Generator, shape: tuple[int, int] = (480, 640), mpp: float = 0.16,
                  cell_types: list[str] = ("lymphocyte",), positions: list[tuple[float, float]] | None = None,
-                 rbc_density: float = 0.45, n_platelets: int | None = None, stain: stain_module.Stain | None = None,
+                 rbc_density: float = 0.45, n_platelets: int | None = None, stain: Stain | None = None,
                  difficulty: float = 0.5, out_of_focus_rate: float = 0.1, rbc_overlap_rate: float = 0.25,
                  blur_px: float = 0.7, noise: float = 0.012, vignetting: float = 0.12,
                  jpeg_quality: int | None = None, cell_overrides: list[dict] | None = None) -> Field:
@@ -133,10 +134,10 @@ def render_field(rng: np.random.Generator, shape: tuple[int, int] = (480, 640), 
     Field
     """
     h, w = shape
-    stain = stain or stain_module.reference_stain()
+    stain = stain or reference_stain()
     concentration = np.zeros((h, w, 3), np.float32)
     # plasma haze: faint eosin, uneven
-    concentration[..., 1] += 0.02 + 0.01 * stain_module.smooth_noise(rng, (h, w), 40.0, smooth=False)
+    concentration[..., 1] += 0.02 + 0.01 * smooth_noise(rng, (h, w), 40.0, smooth=False)
     nucleus = np.zeros((h, w), bool)
     cytoplasm = np.zeros((h, w), bool)
     instances = np.zeros((h, w), np.int32)
@@ -225,9 +226,9 @@ def render_field(rng: np.random.Generator, shape: tuple[int, int] = (480, 640), 
                 boxes.append(box)
                 labels.append("Platelets")
 
-    light = stain_module.vignetting((h, w), vignetting) if vignetting > 0 else None
-    rgb = stain_module.to_rgb(concentration, stain, light)
-    image = stain_module.finish(rgb, rng, blur_px=blur_px, noise=noise, jpeg_quality=jpeg_quality)
+    light = vignetting_light((h, w), vignetting) if vignetting > 0 else None
+    rgb = to_rgb(concentration, stain, light)
+    image = finish(rgb, rng, blur_px=blur_px, noise=noise, jpeg_quality=jpeg_quality)
     keep = [i for i, b in enumerate(boxes) if b is not None]
     box_array = np.stack([boxes[i] for i in keep]).astype(np.float32) if keep else np.zeros((0, 4), np.float32)
     return Field(image, nucleus, cytoplasm, instances, box_array, [labels[i] for i in keep],
@@ -236,7 +237,7 @@ def render_field(rng: np.random.Generator, shape: tuple[int, int] = (480, 640), 
 
 
 def render_cell(rng: np.random.Generator, cell_type: str, size: int = 128, mpp: float | None = None,
-                difficulty: float = 0.5, stain: stain_module.Stain | None = None, background: str = "smear",
+                difficulty: float = 0.5, stain: Stain | None = None, background: str = "smear",
                 rbc_density: float = 0.35, out_of_focus_rate: float = 0.1, rbc_overlap_rate: float = 0.25,
                 jpeg_quality: int | None = None, **overrides: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """One white cell centred in a ``size`` × ``size`` crop.

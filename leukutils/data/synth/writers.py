@@ -27,8 +27,9 @@ import cv2
 import numpy as np
 
 from ... import config
-from . import cues
-from .cells import BLAST_TYPES, NORMAL_WBC_MIX
+from .cells import BLAST_TYPES, CELL_TYPES, NORMAL_WBC_MIX
+from .cues import apply_cue, check_cue, cue_class
+from .cues import scale_bar as draw_scale_bar
 from .smear import Field, render_field
 from .stain import Stain, random_stain, reference_stain
 
@@ -167,7 +168,7 @@ def _blast_type(rng: np.random.Generator) -> str:
 def _check_common(difficulty: float, shortcut, shortcut_rate: float) -> None:
     if not 0 <= difficulty <= 1:
         raise ValueError(f"difficulty must be in [0, 1], got {difficulty}")
-    cues.check_cue(shortcut, shortcut_rate)
+    check_cue(shortcut, shortcut_rate)
 
 
 def _voc_xml(path: Path, filename: str, shape: tuple[int, int], boxes: np.ndarray, labels: list[str],
@@ -234,8 +235,8 @@ def cnmc(root=None, n_subjects: int = 8, cells_per_subject: int = 40, size: int 
                                      out_of_focus_rate=0.08, rbc_overlap_rate=0.0, vignetting=0.0)
                 cell = field.nucleus | field.cytoplasm
                 image = np.where(cell[..., None], field.image, 0).astype(np.uint8)
-                cue = cues.cue_class(rng, int(cls == "all"), 2, shortcut_rate) if shortcut else 0
-                image = cues.apply_cue(image, shortcut, cue, 2)
+                cue = cue_class(rng, int(cls == "all"), 2, shortcut_rate) if shortcut else 0
+                image = apply_cue(image, shortcut, cue, 2)
                 name = f"UID_{subject}_{c // 4 + 1}_{c % 4 + 1}_{cls}.bmp"
                 rel = Path(f"fold_{fold}") / cls / name
                 _write_image(tmp / rel, image)
@@ -285,8 +286,8 @@ def all_idb1(root=None, n_images: int = 20, seed: int = 0, shape: tuple[int, int
             types = _smear_cells(rng, is_all, n, fraction)
             f = render_field(rng, shape, mpp, types, stain=random_stain(rng, stain_shift), difficulty=difficulty,
                              rbc_density=rng.uniform(0.35, 0.6), jpeg_quality=None)
-            cue = cues.cue_class(rng, int(is_all), 2, shortcut_rate) if shortcut else 0
-            image = cues.apply_cue(f.image, shortcut, cue, 2)
+            cue = cue_class(rng, int(is_all), 2, shortcut_rate) if shortcut else 0
+            image = apply_cue(f.image, shortcut, cue, 2)
             stem = f"Im{i + 1:03d}_{int(is_all)}"
             _write_image(tmp / "im" / f"{stem}.jpg", image)
             _write_mask(tmp / "masks" / "im" / f"{stem}.png", f.nucleus, f.cytoplasm)
@@ -323,8 +324,8 @@ def all_idb2(root=None, n_images: int = 60, seed: int = 0, size: int = 257, mpp:
             centre = tuple((size - 1) / 2 + rng.normal(0, size * 0.02, 2))
             f = render_field(rng, (size, size), mpp, [cell_type], positions=[centre], stain=random_stain(rng, stain_shift),
                              difficulty=difficulty, rbc_density=rng.uniform(0.3, 0.55), jpeg_quality=90)
-            cue = cues.cue_class(rng, label, 2, shortcut_rate) if shortcut else 0
-            image = cues.apply_cue(f.image, shortcut, cue, 2)
+            cue = cue_class(rng, label, 2, shortcut_rate) if shortcut else 0
+            image = apply_cue(f.image, shortcut, cue, 2)
             stem = f"Im{i + 1:03d}_{label}"
             _write_image(tmp / "img" / f"{stem}.tif", image)
             _write_mask(tmp / "masks" / "img" / f"{stem}.png", f.nucleus, f.cytoplasm)
@@ -441,8 +442,6 @@ ARIA_CLASSES = {
 
 
 def _class_cell_type(name: str, index: int) -> tuple[str, dict]:
-    from .cells import CELL_TYPES
-
     if name in ARIA_CLASSES:
         return ARIA_CLASSES[name]
     lowered = name.lower()
@@ -491,9 +490,9 @@ def class_folders(root=None, classes=("Benign", "Early", "Pre", "Pro"), n_per_cl
                                  cell_overrides=[overrides] * n)
                 image = f.image
                 if scale_bar:
-                    image = cues.scale_bar(image, max(4, round(5.0 / mpp)))
-                cue = cues.cue_class(rng, k, len(classes), shortcut_rate) if shortcut else 0
-                image = cues.apply_cue(image, shortcut, cue, len(classes))
+                    image = draw_scale_bar(image, max(4, round(5.0 / mpp)))
+                cue = cue_class(rng, k, len(classes), shortcut_rate) if shortcut else 0
+                image = apply_cue(image, shortcut, cue, len(classes))
                 rel = Path(cls) / f"WBC-{cls}-{i + 1:03d}{extension}"
                 _write_image(tmp / rel, image)
                 _write_mask(tmp / "masks" / rel.with_suffix(".png"), f.nucleus, f.cytoplasm)
@@ -527,8 +526,8 @@ def fab(root=None, n_per_class: int = 40, size: tuple[int, int] = (256, 320), se
                 f = render_field(rng, size, mpp, [f"blast_{cls}"] * n, positions=positions,
                                  stain=random_stain(rng, stain_shift), difficulty=difficulty,
                                  rbc_density=rng.uniform(0.3, 0.6), jpeg_quality=None)
-                cue = cues.cue_class(rng, k, 3, shortcut_rate) if shortcut else 0
-                image = cues.apply_cue(f.image, shortcut, cue, 3)
+                cue = cue_class(rng, k, 3, shortcut_rate) if shortcut else 0
+                image = apply_cue(f.image, shortcut, cue, 3)
                 rel = Path(cls) / f"{cls}_{i + 1:03d}.jpg"
                 _write_image(tmp / rel, image)
                 _write_mask(tmp / "masks" / rel.with_suffix(".png"), f.nucleus, f.cytoplasm)
@@ -578,8 +577,8 @@ def patients(root=None, n_patients: int = 20, smears_per_patient: int = 3, seed:
                     types = [_blast_type(rng) if rng.uniform() < fraction else t for t in types]
                 f = render_field(rng, shape, mpp, types, stain=stain, difficulty=difficulty,
                                  rbc_density=rng.uniform(0.35, 0.65))
-                cue = cues.cue_class(rng, int(is_all), 2, shortcut_rate) if shortcut else 0
-                image = cues.apply_cue(f.image, shortcut, cue, 2)
+                cue = cue_class(rng, int(is_all), 2, shortcut_rate) if shortcut else 0
+                image = apply_cue(f.image, shortcut, cue, 2)
                 stem = f"{subject}_S{s + 1}"
                 _write_image(tmp / "JPEGImages" / f"{stem}.jpg", image)
                 _voc_xml(tmp / "Annotations" / f"{stem}.xml", f"{stem}.jpg", shape, f.boxes, f.box_labels,

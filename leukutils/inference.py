@@ -1,15 +1,20 @@
-"""Inference with trained models, one function per kind of output: class scores, cell detections,
-nucleus masks and P(ALL) of series and bags. Every function puts the model in eval mode and runs
-without gradients; none draws random numbers.
+"""Inference with trained models (the forward passes of evaluation), one function per kind of output:
+class scores, cell detections, nucleus masks and P(ALL) of series and bags. (``leukutils predict``, the
+command that applies a saved model to image files, is :mod:`leukutils.apply`.) Every function puts
+the model in eval mode and runs without gradients; none draws random numbers.
 """
 from __future__ import annotations
 
 from typing import Callable, Sequence
 
+import cv2
 import numpy as np
 import torch
 from torch import nn
 from torch.utils.data import Dataset
+
+from .data.torch_datasets import detection_tensor, resize_image
+from .train import logits_of, make_loader
 
 
 @torch.no_grad()
@@ -28,8 +33,6 @@ def classify(model: nn.Module, dataset: Dataset, device: torch.device | str = "c
     probabilities : (n, k) float64, their softmax taken in float32 (rows sum to 1).
     labels : (n,) int64, the dataset's labels.
     """
-    from .train import logits_of, make_loader
-
     device = torch.device(device)
     model.to(device).eval()
     logits, probabilities, labels = [], [], []
@@ -51,8 +54,6 @@ def detect(model: nn.Module, images: Sequence[np.ndarray] | Callable, score_thre
     float32 and ``labels`` (n,) int64, keeping detections with score >= ``score_threshold``. An image
     without detections gives n = 0 arrays (the caller reports "no cells found").
     """
-    from .data.torch_datasets import detection_tensor
-
     device = torch.device(device)
     model.to(device).eval()
     out = []
@@ -73,10 +74,6 @@ def predict_masks(model: nn.Module, images: Sequence[np.ndarray], size: int = 12
 
     Returns a list of (H, W) bool arrays (probability > ``threshold``).
     """
-    import cv2
-
-    from .data.torch_datasets import resize_image
-
     device = torch.device(device)
     model.eval().to(device)
     out: list[np.ndarray] = []

@@ -1,6 +1,6 @@
 """Logit-space clustering analysis of paper 3 (Section 3.6, Table 8, Figure 7).
 
-The test-set logits of a classifier (one coordinate per class, from :func:`leukutils.predict.classify`)
+The test-set logits of a classifier (one coordinate per class, from :func:`leukutils.inference.classify`)
 are projected on their first two principal components. Each class forms a cluster; separability is measured by
 
 * inter-class: Euclidean distances between the class centroids in the (PC1, PC2) plane;
@@ -15,12 +15,12 @@ Medium: 3 · 25.65 / sqrt(2.05² + 0.68² + 2.06²) = 25.8, paper 25.78), see ``
 from __future__ import annotations
 
 from itertools import combinations
-from typing import Sequence
+from typing import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 
-__all__ = ["logit_pca", "centroid_distances", "class_spread", "dist_sd_ratio", "separability"]
+__all__ = ["logit_pca", "centroid_distances", "class_spread", "dist_sd_ratio", "separability", "separability_table"]
 
 
 def logit_pca(logits: np.ndarray, n_components: int = 2) -> tuple[np.ndarray, np.ndarray]:
@@ -132,3 +132,25 @@ def separability(logits: np.ndarray, labels: np.ndarray, class_names: Sequence[s
     row["sd total"] = float(np.sqrt(np.sum(spread["sd"] ** 2)))
     row["dist/sd ratio"] = dist_sd_ratio(list(distances.values()), spread["sd"].to_numpy(), weight)
     return row, scores
+
+
+def separability_table(logits: Mapping[str, tuple[np.ndarray, np.ndarray]], class_names: Sequence[str] | None = None,
+                       weight: float = 3.0) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
+    """Table 8: :func:`separability` of several models' test logits, one row per model.
+
+    Parameters
+    ----------
+    logits : model name → ``(logits (n, k), labels (n,))`` of its test images.
+    class_names, weight : as in :func:`separability`.
+
+    Returns
+    -------
+    table : ``model``, ``n`` (test images), ``seeds`` (1: one model each), the columns of
+        :func:`separability`, and ``interval``: why there is none (one ratio from all the test logits).
+    projections : model name → (n, 2) PCA scores, for :func:`leukutils.plots.logit_clusters`.
+    """
+    rows, projections = [], {}
+    for name, (model_logits, labels) in logits.items():
+        row, projections[name] = separability(model_logits, labels, class_names, weight)
+        rows.append({"model": name, "n": len(labels), "seeds": 1, **row})
+    return pd.DataFrame(rows).assign(interval="none: one ratio of all test logits per model"), projections

@@ -1,0 +1,102 @@
+"""Paper 3's K-fold protocols (:mod:`leukutils.cross_validation`): the classifiers' best fold, their scores
+on held-out images, robustness, Table A3 and the attention table."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from leukutils import cross_validation
+from leukutils.data.splits import kfold_split
+from leukutils.data.torch_datasets import TensorImageDataset
+from leukutils.metrics import bootstrap_ci, classification_metrics
+from leukutils.models.classifiers import build_classifier
+
+pytestmark = pytest.mark.usefixtures("one_thread_torch")
+
+
+class ToyImages:
+    """``images(indices, kind, transform, loader=None)`` over in-memory images (the shape of
+    :class:`leukutils.segment.ClassifierImages`); ``kind`` "dark" halves the images."""
+
+    def __init__(self, n=40, size=16, seed=0):
+        g = torch.Generator().manual_seed(seed)
+        self.labels = np.arange(n) % 2
+        self.images = torch.rand(n, 3, size, size, generator=g) * 0.5
+        self.images[self.labels == 1, 0] += 0.5
+        self.calls = []
+
+    def __call__(self, indices, kind, transform, loader=None):
+        self.calls.append((kind, transform, loader))
+        images = self.images[np.asarray(indices)] * (0.5 if kind == "dark" else 1.0)
+        return TensorImageDataset(images, self.labels[np.asarray(indices)])
+
+
+ARCHITECTURE = dict(name="standard_cnn", n_classes=2, weights=None)
+FIT = dict(epochs=2, lr=3e-3, batch_size=8)
+
+
+def test_kfold_classifier_keeps_the_most_accurate_fold():
+    images = ToyImages()
+    indices = np.arange(30)
+    folds = kfold_split(images.labels[indices], k=3, seed=0)
+    best = cross_validation.kfold_classifier(folds, images, indices, "raw", ("train", "eval"), ARCHITECTURE, seed=0, **FIT)
+    assert len(best.fold_accuracies) == 3 and best.kind == "raw" and not best.model.training
+    assert best.val_accuracy == max(best.fold_accuracies) and best.fold == best.fold_accuracies.index(best.val_accuracy)
+    assert [c[:2] for c in images.calls] == [("raw", "train"), ("raw", "eval")] * 3  # each fold: training set, validation set
+    one = cross_validation.kfold_classifier(folds, images, indices, "raw", ("train", "eval"), ARCHITECTURE, seed=0,
+                                            max_folds=1, **FIT)
+    assert one.fold == 0 and one.fold_accuracies == best.fold_accuracies[:1]  # the same seeds: the same first fold
+    variants = cross_validation.kfold_variants([("A", "raw", "linear", "relu"), ("B", "dark", "linear", "relu")], folds,
+                                               images, indices, ("train", "eval"), 2, seed=0, max_folds=1, **FIT)
+    assert list(variants) == ["A", "B"] and variants["B"].kind == "dark"
+
+
+def test_held_out_scores_row_and_the_paper_3_tables():
+    images = ToyImages()
+    torch.manual_seed(0)
+    model = build_classifier("standard_cnn", 2, weights=None).eval()
+    test = np.arange(30, 40)
+    scores = cross_validation.held_out_scores(model, images(test, "raw", None), n_boot=200, seed=3)
+    predicted = scores.logits.argmax(1)
+    assert scores.accuracy == bootstrap_ci(lambda a, b: np.mean(a == b), scores.labels, predicted, n_boot=200, seed=3)
+    assert scores.metrics == classification_metrics(scores.labels, predicted, scores.probabilities)
+    row = scores.row("test ")
+    assert list(row)[:5] == ["n", "seeds", "test accuracy", "test accuracy low", "test accuracy high"]
+    assert row["n"] == 10 and row["seeds"] == 1 and row["test accuracy low"] <= row["test accuracy"] <= row["test accuracy high"]
+    assert "auc" not in cross_validation.held_out_scores(model, images(test, "raw", None), auc=False).metrics
+
+    best = {"A": cross_validation.BestFold(model, 0, 0.5, [0.5], "raw"), "B": cross_validation.BestFold(model, 0, 0.5, [0.5], "dark")}
+    clean = pd.DataFrame({"model": ["A", "B"], "test accuracy": [row["test accuracy"], 1.0]})
+    table = cross_validation.robustness_table(best, images, test, None, clean, lambda seed: f"noise {seed}",
+                                              {"min_area": 10}, n_boot=50, seed=1)
+    assert list(table.columns) == ["model", "n", "seeds", "accuracy", "accuracy low", "accuracy high", "precision", "recall",
+                                   "f1", "accuracy change"]
+    assert table.loc[0, "accuracy change"] == 0.0  # the toy images ignore the corrupting loader
+    loaders = [c[2] for c in images.calls if c[2] is not None]
+    assert [(l.segmented, l.corruption) for l in loaders] == [(False, "noise 1"), (False, "noise 1")]
+
+    ta3 = cross_validation.correct_by_all({"A": scores, "B": scores}, ["A", "B"], ["no", "yes"], [f"{i}.png" for i in test])
+    correct = scores.probabilities.argmax(1) == scores.labels
+    assert len(ta3) == correct.sum() and list(ta3.columns) == ["image", "class", "A", "B", "seeds", "interval"]
+    assert ta3["interval"].str.startswith("none").all()
+
+
+def test_attention_table_and_cam_comparison():
+    images = ToyImages(n=8)
+    torch.manual_seed(0)
+    model = build_classifier("resnet18", 2, weights=None).eval()
+    best = {"R": cross_validation.BestFold(model, 0, 0.5, [0.5], "raw")}
+    cams = cross_validation.VariantCams(best, images, np.arange(4), None, "layer2")
+    maps = cams("R", ["gradcam"], picks=[1, 2])
+    assert maps["gradcam"].shape == (2, 16, 16)
+    nucleus = np.zeros((4, 16, 16), bool)
+    nucleus[:, 4:12, 4:12] = True
+    table = cross_validation.attention_table(cams, ["R"], nucleus)
+    assert list(table.columns) == ["model", "gradcam", "hirescam", "nucleus share of the image", "constant gradcam maps", "n"]
+    assert table.loc[0, "nucleus share of the image"] == 0.25 and table.loc[0, "n"] == 4
+    scores = {"R": cross_validation.held_out_scores(model, images(np.arange(4), "raw", None), n_boot=10)}
+    shown = {"raw": [np.zeros((16, 16, 3), np.uint8)] * 4}
+    figure = cross_validation.cam_comparison(cams, ["R"], [0, 3], shown, scores, ["no", "yes"], ["gradcam", "hirescam"])
+    assert len(figure.axes) >= 2 * 3

@@ -1,0 +1,75 @@
+"""Notebook 01's "What this run shows" (findings.dual_cam_findings): fed a small run where paper 1's
+results hold and one where they do not, its sentences say which."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from leukutils.findings import dual_cam_findings
+
+MODELS = ["densenet121", "mobilenet_v2"]
+
+
+def t1_of(accuracy: dict) -> pd.DataFrame:
+    """P1-T1 rows (accuracy and loss) with this run's value, its interval ±0.04, 200 test cells, one seed."""
+    rows = []
+    for model, value in accuracy.items():
+        for metric, v in (("accuracy", value), ("loss", 0.2)):
+            rows.append({"model": model, "metric": metric, "paper": 0.94, "this run": v, "this run low": v - 0.04,
+                         "this run high": v + 0.04, "n": 200, "seeds": 1})
+    return pd.DataFrame(rows)
+
+
+def t2_of(mr_ssim: float) -> pd.DataFrame:
+    """P1-T2 rows of both models and classes, every MR-SSIM ``mr_ssim``."""
+    return pd.DataFrame([{"model": m, "class": c, "paper": 0.9, "mr_ssim": mr_ssim, "mr_ssim low": mr_ssim - 0.05,
+                          "mr_ssim high": mr_ssim + 0.05, "n": 7, "n_constant": 0, "seeds": 1}
+                         for m in MODELS for c in ("all", "hem")])
+
+
+def spread_of(distinct: int) -> pd.DataFrame:
+    return pd.DataFrame([{"model": m, "method": "gradcam", "n": 14, "constant": 14 - distinct, "distinct": distinct,
+                          "mean_difference": 0.1} for m in MODELS])
+
+
+def run(accuracy: dict, mr_ssim: float, distinct: int = 14, tint: pd.DataFrame | None = None) -> list[str]:
+    # the model's last epoch comes second: found by its epoch number, not by position
+    histories = {"mobilenet_v2": pd.DataFrame({"epoch": [2, 1], "train_accuracy": [0.8, 0.7], "val_accuracy": [0.9, 0.6]})}
+    y_true = np.array([1, 1, 0, 0])
+    probabilities = np.array([[0.2, 0.8], [0.7, 0.3], [0.9, 0.1], [0.4, 0.6]])
+    return dual_cam_findings(t1_of(accuracy), t2_of(mr_ssim), spread_of(distinct), histories,
+                             {"mobilenet_v2": (probabilities, y_true)}, tint, epochs=1, not_trained=["vgg19"],
+                             map_size={"mobilenet_v2": (3, 3)}, cam_seconds={"mobilenet_v2": 1.0}, test_images=200)
+
+
+def test_the_sentences_say_the_paper_holds_where_it_does():
+    out = run({"densenet121": 0.91, "mobilenet_v2": 0.89}, mr_ssim=0.9)
+    t1, curves, cams, t2 = out
+    assert t1.startswith("P1-T1: 2 of the 2 trained models") and "holds for every one" in t1
+    assert "densenet121 0.91 [0.87, 0.95] (paper 0.94)" in t1 and "Not trained here: vgg19" in t1
+    assert "0.800 / 0.900" in curves  # the last epoch, by its number
+    assert "misses 1 of 2 ALL test cells and calls 1 of 2 normal ones ALL" in curves
+    assert "depend on the image" in cams and "do not all" not in cams
+    assert "holds for both models and classes" in t2 and "3 CPU min" in t2
+
+
+def test_the_sentences_say_the_paper_does_not_hold_where_it_does_not():
+    out = run({"densenet121": 0.91, "mobilenet_v2": 0.70}, mr_ssim=0.6, distinct=1)
+    t1, _, cams, t2 = out
+    assert t1.startswith("P1-T1: 1 of the 2 trained models") and "does not hold for mobilenet_v2" in t1
+    assert "do not all depend on the image" in cams
+    assert "holds for 0 of the 4 model–class pairs only" in t2
+
+
+def test_the_tint_sentence_names_the_models_that_read_the_glass():
+    tint = pd.DataFrame([{"model": "densenet121", "accuracy": 0.9, "tint-equalised accuracy": 0.6, "difference": -0.3,
+                          "difference low": -0.4, "difference high": -0.2, "Grad-CAM mass on cells": 0.3,
+                          "cell area share": 0.2},
+                         {"model": "mobilenet_v2", "accuracy": 0.9, "tint-equalised accuracy": 0.88, "difference": -0.02,
+                          "difference low": -0.08, "difference high": 0.04, "Grad-CAM mass on cells": 0.5,
+                          "cell area share": 0.2}])
+    sentence = run({"densenet121": 0.91, "mobilenet_v2": 0.89}, mr_ssim=0.9, tint=tint)[-1]
+    assert sentence.startswith("P1-X1:") and "densenet121 lose accuracy" in sentence
+    assert "mobilenet_v2 lose" not in sentence and "0.30–0.50" in sentence
+    held = run({"densenet121": 0.91, "mobilenet_v2": 0.89}, mr_ssim=0.9, tint=tint[tint["model"] == "mobilenet_v2"])[-1]
+    assert "no model loses accuracy" in held
