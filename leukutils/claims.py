@@ -24,8 +24,6 @@ from . import config, explain, inference, localisation, metrics, segment, shortc
 from .data import splits
 from .data.torch_datasets import TensorImageDataset, resize_image, resize_mask, to_tensor
 from .models.classifiers import StandardCNN
-from .segment import cell_masks  # noqa: F401  (notebook 01 calls claims.cell_masks; its home is segment)
-from .shortcuts import equalise_tints  # noqa: F401  (notebook 01 calls claims.equalise_tints; its home is shortcuts)
 
 #: The per-field columns of the sanity checks (X-T2), in the order of the table.
 SANITY_COLUMNS = ("MR-SSIM", "SSIM to trained Grad-CAM", "Grad-CAM relevance mass", "Grad-CAM pointing game")

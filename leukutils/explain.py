@@ -7,8 +7,6 @@
 * :func:`heatmap_spread` — whether heatmaps depend on their image (distinct and constant maps).
 * :class:`FastScoreCAM` — pytorch-grad-cam's ``ScoreCAM`` with the same weights and heatmaps, computed
   without building all masked copies at once and without forward passes whose result is known.
-* ``energy_inside`` — :func:`leukutils.localisation.relevance_mass` under its old name (the share of a
-  heatmap on a region), kept for notebooks 01 and 03.
 * :func:`mr_ssim` / :func:`mr_ssim_summary` — paper 1's agreement index of two heatmaps
   (``skimage.metrics.structural_similarity`` with ``data_range=1``) and its per-group mean, with
   constant heatmaps counted rather than averaged in.
@@ -31,9 +29,7 @@ from pytorch_grad_cam import GradCAM, GradCAMPlusPlus, HiResCAM, ScoreCAM, XGrad
 from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
 from torch import nn
 
-from .localisation import relevance_mass as energy_inside  # noqa: F401  (notebooks 01, 03 call explain.energy_inside)
 from .metrics import summarise
-from .plots import cam_panel as plot_cam_panel  # noqa: F401  (notebook 01 calls explain.plot_cam_panel)
 
 # --------------------------------------------------------------------------------------------------
 # Which layer each architecture is explained at: ONE table, keyed by the model's class name.

@@ -9,11 +9,7 @@ from leukutils.explain import (FastScoreCAM, TARGET_LAYERS, cam_heatmaps, is_con
                                normalise_heatmaps, target_layers_for)
 from leukutils.models.classifiers import PAPER1_MODELS, build_classifier, calibrate_batch_norm
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    torch.set_num_threads(1)
-    torch.manual_seed(0)
+pytestmark = pytest.mark.usefixtures("one_thread_torch")
 
 
 def calibrated(name, size, n=8):
