@@ -10,7 +10,7 @@ are projected on their first two principal components. Each class forms a cluste
 
 The paper states the ingredients but not the formula; this reading reproduces every row of its
 Table 8 from the table's own distance and SD columns to within rounding (e.g. Segmented Mish
-Medium: 3 · 25.65 / sqrt(2.05² + 0.68² + 2.06²) = 25.8, paper 25.78), see ``tests/test_cluster.py``.
+Medium: 3 · 25.65 / sqrt(2.05² + 0.68² + 2.06²) = 25.8, paper 25.78), see ``tests/test_logit_clustering.py``.
 """
 from __future__ import annotations
 

@@ -7,7 +7,7 @@ import torch
 from torch import nn
 from torchvision import models as tvm
 
-from leukutils.models.classifiers import (PAPER1_MODELS, StandardCNN, build_classifier, calibrate_batch_norm,
+from leukutils.models.classifiers import (PAPER1_MODELS, build_classifier, calibrate_batch_norm,
                                           count_parameters)
 
 

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 import torch
 
-from leukutils import cross_validation
+from leukutils import cross_validation, segmented_classifiers
 from leukutils.data.splits import kfold_split
 from leukutils.data.torch_datasets import TensorImageDataset
 from leukutils.metrics import bootstrap_ci, classification_metrics
@@ -58,18 +58,18 @@ def test_held_out_scores_row_and_the_paper_3_tables():
     torch.manual_seed(0)
     model = build_classifier("standard_cnn", 2, weights=None).eval()
     test = np.arange(30, 40)
-    scores = cross_validation.held_out_scores(model, images(test, "raw", None), n_boot=200, seed=3)
+    scores = segmented_classifiers.held_out_scores(model, images(test, "raw", None), n_boot=200, seed=3)
     predicted = scores.logits.argmax(1)
     assert scores.accuracy == bootstrap_ci(lambda a, b: np.mean(a == b), scores.labels, predicted, n_boot=200, seed=3)
     assert scores.metrics == classification_metrics(scores.labels, predicted, scores.probabilities)
     row = scores.row("test ")
     assert list(row)[:5] == ["n", "seeds", "test accuracy", "test accuracy low", "test accuracy high"]
     assert row["n"] == 10 and row["seeds"] == 1 and row["test accuracy low"] <= row["test accuracy"] <= row["test accuracy high"]
-    assert "auc" not in cross_validation.held_out_scores(model, images(test, "raw", None), auc=False).metrics
+    assert "auc" not in segmented_classifiers.held_out_scores(model, images(test, "raw", None), auc=False).metrics
 
     best = {"A": cross_validation.BestFold(model, 0, 0.5, [0.5], "raw"), "B": cross_validation.BestFold(model, 0, 0.5, [0.5], "dark")}
     clean = pd.DataFrame({"model": ["A", "B"], "test accuracy": [row["test accuracy"], 1.0]})
-    table = cross_validation.robustness_table(best, images, test, None, clean, lambda seed: f"noise {seed}",
+    table = segmented_classifiers.robustness_table(best, images, test, None, clean, lambda seed: f"noise {seed}",
                                               {"min_area": 10}, n_boot=50, seed=1)
     assert list(table.columns) == ["model", "n", "seeds", "accuracy", "accuracy low", "accuracy high", "precision", "recall",
                                    "f1", "accuracy change"]
@@ -77,7 +77,7 @@ def test_held_out_scores_row_and_the_paper_3_tables():
     loaders = [c[2] for c in images.calls if c[2] is not None]
     assert [(l.segmented, l.corruption) for l in loaders] == [(False, "noise 1"), (False, "noise 1")]
 
-    ta3 = cross_validation.correct_by_all({"A": scores, "B": scores}, ["A", "B"], ["no", "yes"], [f"{i}.png" for i in test])
+    ta3 = segmented_classifiers.correct_by_all({"A": scores, "B": scores}, ["A", "B"], ["no", "yes"], [f"{i}.png" for i in test])
     correct = scores.probabilities.argmax(1) == scores.labels
     assert len(ta3) == correct.sum() and list(ta3.columns) == ["image", "class", "A", "B", "seeds", "interval"]
     assert ta3["interval"].str.startswith("none").all()
@@ -88,15 +88,15 @@ def test_attention_table_and_cam_comparison():
     torch.manual_seed(0)
     model = build_classifier("resnet18", 2, weights=None).eval()
     best = {"R": cross_validation.BestFold(model, 0, 0.5, [0.5], "raw")}
-    cams = cross_validation.VariantCams(best, images, np.arange(4), None, "layer2")
+    cams = segmented_classifiers.VariantCams(best, images, np.arange(4), None, "layer2")
     maps = cams("R", ["gradcam"], picks=[1, 2])
     assert maps["gradcam"].shape == (2, 16, 16)
     nucleus = np.zeros((4, 16, 16), bool)
     nucleus[:, 4:12, 4:12] = True
-    table = cross_validation.attention_table(cams, ["R"], nucleus)
+    table = segmented_classifiers.attention_table(cams, ["R"], nucleus)
     assert list(table.columns) == ["model", "gradcam", "hirescam", "nucleus share of the image", "constant gradcam maps", "n"]
     assert table.loc[0, "nucleus share of the image"] == 0.25 and table.loc[0, "n"] == 4
-    scores = {"R": cross_validation.held_out_scores(model, images(np.arange(4), "raw", None), n_boot=10)}
+    scores = {"R": segmented_classifiers.held_out_scores(model, images(np.arange(4), "raw", None), n_boot=10)}
     shown = {"raw": [np.zeros((16, 16, 3), np.uint8)] * 4}
-    figure = cross_validation.cam_comparison(cams, ["R"], [0, 3], shown, scores, ["no", "yes"], ["gradcam", "hirescam"])
+    figure = segmented_classifiers.cam_comparison(cams, ["R"], [0, 3], shown, scores, ["no", "yes"], ["gradcam", "hirescam"])
     assert len(figure.axes) >= 2 * 3

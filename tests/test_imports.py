@@ -23,7 +23,7 @@ LAYERS: dict[str, int] = {
     "leukutils.explain": 2, "leukutils.localisation": 2, "leukutils.shortcuts": 2,
     "leukutils.model_cards": 2,
     # papers
-    "leukutils.patients": 3, "leukutils.cross_validation": 3, "leukutils.logit_clustering": 3,
+    "leukutils.patients": 3, "leukutils.cross_validation": 3, "leukutils.segmented_classifiers": 3, "leukutils.logit_clustering": 3,
     "leukutils.claims": 3, "leukutils.findings": 3,
     # commands
     "leukutils.apply": 4, "leukutils.publish": 4, "leukutils.site": 4, "leukutils.seeds": 4,

@@ -38,6 +38,37 @@ def test_notebook_structure(path):
     assert len(headings) >= 3, "a notebook has section headings"
 
 
+#: The most code lines the numbered notebooks may hold outside their parameters cells, together: the
+#: library work lives in the package, a notebook cell does one step.
+NOTEBOOK_CODE_LINES = 700
+DEFINITION = re.compile(r"^\s*(async\s+)?(def|class)\s|\blambda\b", re.M)
+
+
+def code_lines_outside_parameters(path) -> int:
+    """Lines (blank ones included) of a notebook's code cells other than the tagged parameters cell."""
+    nb = nbformat.read(path, as_version=4)
+    return sum(len(c.source.splitlines()) for c in nb.cells
+               if c.cell_type == "code" and "parameters" not in c.metadata.get("tags", []))
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_notebook_cells_define_no_function_or_class(path):
+    nb = nbformat.read(path, as_version=4)
+    found = [f"cell {i}: {m.group(0).strip()!r}" for i, c in enumerate(nb.cells) if c.cell_type == "code"
+             for m in DEFINITION.finditer(c.source)]
+    assert not found, f"{path.name} defines code in its cells (move it into leukutils/): {found}"
+
+
+def test_the_notebooks_hold_little_code():
+    lines = {p.name: code_lines_outside_parameters(p) for p in NOTEBOOKS if p.name[:2] in {"00", "01", "02", "03", "04"}}
+    assert sum(lines.values()) <= NOTEBOOK_CODE_LINES, f"code lines outside the parameters cells: {lines}"
+
+
+def test_the_definition_check_can_fail():
+    assert DEFINITION.search("x = 1\ndef f():\n    pass") and DEFINITION.search("key = lambda r: r")
+    assert not DEFINITION.search("defaults = 1  # classes, lambdas_ are names")
+
+
 PUBLISHED = sorted((config.ROOT / "results").glob("*/notebooks/*.ipynb"))
 
 

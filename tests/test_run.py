@@ -1,7 +1,7 @@
 import nbformat
 import pytest
 
-from leukutils import config, run
+from leukutils import run
 from leukutils.cli import main
 
 from conftest import write_toy_notebook as _notebook

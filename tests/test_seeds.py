@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from leukutils import config, grid, seeds
+from leukutils import grid, seeds
 from leukutils.cli import main
 
 from conftest import write_toy_notebook

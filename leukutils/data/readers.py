@@ -294,6 +294,34 @@ def _read_xyc(path: Path) -> np.ndarray:
     return np.array(rows, np.float32).reshape(-1, 2)
 
 
+def _idb_folder(root, name: str, folder: str, expected: str = "") -> tuple[Path, ReadReport, dict, list[Path]]:
+    """An ALL-IDB set's root (``root``, or its ``ALL_IDB<k>/`` subfolder as the archive unpacks), a fresh
+    report, its synthetic truth table (if any) and the images in ``<root>/<folder>``; an error naming the
+    folder when it is missing or holds no image."""
+    root = _require_dir(root, name)
+    nested = root / name.replace("-", "_")
+    if not (root / folder).is_dir() and nested.is_dir():
+        root = nested
+    if not (root / folder).is_dir():
+        raise DatasetError(f"{name}: folder {root / folder} is missing{expected}")
+    report = ReadReport(name.lower().replace("-", "_"))
+    truth = _truth(root)
+    images = _images_in(root / folder, report)
+    if not images:
+        raise DatasetError(f"{name}: no images in {root / folder}")
+    return root, report, truth, images
+
+
+def _idb_name(path: Path, name: str, suffix: str, report: ReadReport, strict: bool):
+    """The match of an ALL-IDB file name ``ImNNN_<0|1><suffix>`` (groups ``label``), or None after the
+    problem is reported (an error when ``strict``)."""
+    match = _IDB_NAME.match(path.name)
+    if not match:
+        _problem(report, strict, "unexpected file name", path,
+                 f"{name}: {path} does not match ImNNN_<0|1>{suffix}; rename or remove it")
+    return match
+
+
 def read_all_idb1(root, strict: bool = True) -> RecordList:
     """ALL-IDB1: ``<root>/im/ImNNN_<label>.jpg`` with blast centres in ``<root>/xyc/ImNNN_<label>.xyc``.
 
@@ -301,20 +329,11 @@ def read_all_idb1(root, strict: bool = True) -> RecordList:
     ``centres`` holds the (n, 2) ``x, y`` blast centres (empty for healthy images). A centre outside
     the image is an error.
     """
-    root = _require_dir(root, "ALL-IDB1")
-    if not (root / "im").is_dir() and (root / "ALL_IDB1").is_dir():
-        root = root / "ALL_IDB1"
-    if not (root / "im").is_dir():
-        raise DatasetError(f"ALL-IDB1: folder {root / 'im'} is missing; expected im/ and xyc/")
-    report, truth, records = ReadReport("all_idb1"), _truth(root), []
-    images = _images_in(root / "im", report)
-    if not images:
-        raise DatasetError(f"ALL-IDB1: no images in {root / 'im'}")
+    root, report, truth, images = _idb_folder(root, "ALL-IDB1", "im", "; expected im/ and xyc/")
+    records = []
     for path in images:
-        match = _IDB_NAME.match(path.name)
+        match = _idb_name(path, "ALL-IDB1", ".jpg", report, strict)
         if not match:
-            _problem(report, strict, "unexpected file name", path,
-                     f"ALL-IDB1: {path} does not match ImNNN_<0|1>.jpg; rename or remove it")
             continue
         xyc = root / "xyc" / f"{path.stem}.xyc"
         if xyc.exists():
@@ -340,20 +359,11 @@ def read_all_idb1(root, strict: bool = True) -> RecordList:
 def read_all_idb2(root, strict: bool = True) -> RecordList:
     """ALL-IDB2: ``<root>/img/ImNNN_<label>.tif``, one centred cell each; label ``"1"`` blast, ``"0"``
     normal. No subject ids are published."""
-    root = _require_dir(root, "ALL-IDB2")
-    if not (root / "img").is_dir() and (root / "ALL_IDB2").is_dir():
-        root = root / "ALL_IDB2"
-    if not (root / "img").is_dir():
-        raise DatasetError(f"ALL-IDB2: folder {root / 'img'} is missing")
-    report, truth, records = ReadReport("all_idb2"), _truth(root), []
-    images = _images_in(root / "img", report)
-    if not images:
-        raise DatasetError(f"ALL-IDB2: no images in {root / 'img'}")
+    root, report, truth, images = _idb_folder(root, "ALL-IDB2", "img")
+    records = []
     for path in images:
-        match = _IDB_NAME.match(path.name)
+        match = _idb_name(path, "ALL-IDB2", ".tif", report, strict)
         if not match:
-            _problem(report, strict, "unexpected file name", path,
-                     f"ALL-IDB2: {path} does not match ImNNN_<0|1>.tif; rename or remove it")
             continue
         rel = path.relative_to(root)
         records.append(Record(path, match["label"], None, _synthetic_mask(root, rel), source="all_idb2",

@@ -28,7 +28,6 @@ import sys
 import warnings
 from typing import Sequence
 
-import torch
 from torch import nn
 from torchvision.models import detection as tvd
 from torchvision.models.detection.anchor_utils import AnchorGenerator

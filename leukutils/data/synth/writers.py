@@ -31,7 +31,7 @@ from .cells import BLAST_TYPES, CELL_TYPES, NORMAL_WBC_MIX
 from .cues import apply_cue, check_cue, cue_class
 from .cues import scale_bar as draw_scale_bar
 from .smear import Field, render_field
-from .stain import Stain, random_stain, reference_stain
+from .stain import Stain, random_stain
 
 #: Bump when the drawing changes, so that cached datasets are regenerated.
 GENERATOR_VERSION = "1.0"
@@ -138,6 +138,14 @@ def _write_mask(path: Path, f_nucleus: np.ndarray, f_cytoplasm: np.ndarray) -> N
     path.parent.mkdir(parents=True, exist_ok=True)
     if not cv2.imwrite(str(path), mask):
         raise OSError(f"could not write {path}")
+
+
+def _write_field(tmp: Path, rel: Path, image: np.ndarray, field: Field, label: str, cue) -> dict:
+    """Write a class-folder image at ``tmp/rel`` and its mask at ``tmp/masks/rel`` (as PNG); returns its
+    row of the truth table (no subject: class-folder sets publish none)."""
+    _write_image(tmp / rel, image)
+    _write_mask(tmp / "masks" / rel.with_suffix(".png"), field.nucleus, field.cytoplasm)
+    return dict(file=rel.as_posix(), label=label, subject="", cell_types=";".join(field.cell_types), cue=cue)
 
 
 def _write_truth(root: Path, rows: list[dict]) -> None:
@@ -493,11 +501,8 @@ def class_folders(root=None, classes=("Benign", "Early", "Pre", "Pro"), n_per_cl
                     image = draw_scale_bar(image, max(4, round(5.0 / mpp)))
                 cue = cue_class(rng, k, len(classes), shortcut_rate) if shortcut else 0
                 image = apply_cue(image, shortcut, cue, len(classes))
-                rel = Path(cls) / f"WBC-{cls}-{i + 1:03d}{extension}"
-                _write_image(tmp / rel, image)
-                _write_mask(tmp / "masks" / rel.with_suffix(".png"), f.nucleus, f.cytoplasm)
-                rows.append(dict(file=rel.as_posix(), label=cls, subject="", cell_types=";".join(f.cell_types),
-                                 cue=cue if shortcut else ""))
+                rows.append(_write_field(tmp, Path(cls) / f"WBC-{cls}-{i + 1:03d}{extension}", image, f, cls,
+                                         cue if shortcut else ""))
         _write_truth(tmp, rows)
 
     return cached_dataset("class_folders", params, build, root)
@@ -528,11 +533,8 @@ def fab(root=None, n_per_class: int = 40, size: tuple[int, int] = (256, 320), se
                                  rbc_density=rng.uniform(0.3, 0.6), jpeg_quality=None)
                 cue = cue_class(rng, k, 3, shortcut_rate) if shortcut else 0
                 image = apply_cue(f.image, shortcut, cue, 3)
-                rel = Path(cls) / f"{cls}_{i + 1:03d}.jpg"
-                _write_image(tmp / rel, image)
-                _write_mask(tmp / "masks" / rel.with_suffix(".png"), f.nucleus, f.cytoplasm)
-                rows.append(dict(file=rel.as_posix(), label=cls, subject="", cell_types=";".join(f.cell_types),
-                                 cue=cue if shortcut else ""))
+                rows.append(_write_field(tmp, Path(cls) / f"{cls}_{i + 1:03d}.jpg", image, f, cls,
+                                         cue if shortcut else ""))
         _write_truth(tmp, rows)
 
     return cached_dataset("fab", params, build, root)
