@@ -66,19 +66,19 @@ def test_bootstrap_honours_alpha():
     # the interval is the alpha/2 and 1 - alpha/2 quantiles of the resampled statistic
     table = metrics.bootstrap_table(lambda a: {"min": a.min(), "mean": a.mean()}, x, n_boot=400, alpha=0.5)
     assert table["metric"].tolist() == ["min", "mean"]
-    assert tuple(table.iloc[1][["value", "ci_low", "ci_high"]]) == pytest.approx((x.mean(), low50, high50))
+    assert tuple(table.iloc[1][["value", "value low", "value high"]]) == pytest.approx((x.mean(), low50, high50))
     assert metrics.bootstrap_ci(np.mean, np.full(10, 3.0), n_boot=50) == (3.0, 3.0, 3.0)
     for bad in (0, 1, 1.5):
         with pytest.raises(ValueError, match="alpha"):
             metrics.bootstrap_ci(np.mean, x, alpha=bad)
     y = np.array([0, 1] * 20)
     wide = metrics.metrics_with_ci(y, y, n_boot=30, alpha=0.05)
-    assert (wide["ci_low"] == 1).all()                       # perfect predictions: every resample scores 1
+    assert (wide["value low"] == 1).all()                       # perfect predictions: every resample scores 1
     p = y.copy()
     p[:8] = 1 - p[:8]
     narrow, wide = (metrics.metrics_with_ci(y, p, n_boot=60, alpha=a) for a in (0.5, 0.05))
-    assert (wide["ci_low"] <= narrow["ci_low"]).all() and (narrow["ci_high"] <= wide["ci_high"]).all()
-    assert (narrow["ci_high"] - narrow["ci_low"] < wide["ci_high"] - wide["ci_low"]).any()
+    assert (wide["value low"] <= narrow["value low"]).all() and (narrow["value high"] <= wide["value high"]).all()
+    assert (narrow["value high"] - narrow["value low"] < wide["value high"] - wide["value low"]).any()
 
 
 def test_metrics_table_is_long_and_matches_one_model_at_a_time():
@@ -86,11 +86,11 @@ def test_metrics_table_is_long_and_matches_one_model_at_a_time():
     y = np.array([0, 1] * 15)
     probabilities = {name: rng.dirichlet([1, 1], len(y)) for name in ("b", "a")}
     table = metrics.metrics_table({name: (y, p) for name, p in probabilities.items()}, n_boot=40, seed=1)
-    assert table.columns.tolist() == ["model", "metric", "value", "ci_low", "ci_high", "n"]
+    assert table.columns.tolist() == ["model", "metric", "value", "value low", "value high", "n"]
     assert table["model"].unique().tolist() == ["b", "a"] and (table["n"] == 30).all()
     for name, p in probabilities.items():
         one = metrics.metrics_with_ci(y, p.argmax(1), p[:, 1], n_boot=40, seed=1)
-        rows = table[table.model == name].set_index("metric")[["value", "ci_low", "ci_high"]]
+        rows = table[table.model == name].set_index("metric")[["value", "value low", "value high"]]
         pd.testing.assert_frame_equal(rows, one)
     # a chosen subset in a chosen order, and an extra statistic resampled with the same rows
     loss = lambda t, p: float(-np.log(p[np.arange(len(t)), t]).mean())
@@ -98,7 +98,7 @@ def test_metrics_table_is_long_and_matches_one_model_at_a_time():
                                    extra={"loss": loss})
     assert chosen["metric"].tolist() == ["f1", "loss"]
     assert chosen.iloc[1]["value"] == pytest.approx(loss(y, probabilities["a"]))
-    assert tuple(chosen.iloc[1][["value", "ci_low", "ci_high"]]) == pytest.approx(
+    assert tuple(chosen.iloc[1][["value", "value low", "value high"]]) == pytest.approx(
         metrics.bootstrap_ci(loss, y, probabilities["a"], n_boot=40, seed=1))
     # predicted classes only: no AUC
     labels_only = metrics.metrics_table({"m": (y, 1 - y)}, n_boot=20)
@@ -115,7 +115,7 @@ def test_metrics_with_ci_table():
     p[:6] = 1 - p[:6]
     table = metrics.metrics_with_ci(y, p, np.where(p == 1, 0.8, 0.2), n_boot=200)
     assert table.loc["accuracy", "value"] == pytest.approx(34 / 40)
-    assert (table["ci_low"] <= table["value"]).all() and (table["value"] <= table["ci_high"]).all()
+    assert (table["value low"] <= table["value"]).all() and (table["value"] <= table["value high"]).all()
 
 
 def test_mask_scores():
@@ -152,3 +152,40 @@ def test_mean_and_paired_difference_intervals():
     assert same == 0 and low == 0 and high == 0, "the same items in both: no spread"
     better, low, high = paired_difference_ci(np.ones(100), correct, n_boot=300)
     assert better == 0.25 and low > 0
+
+
+def test_summarise_over_rows_is_the_bootstrap_mean_per_group_in_order_of_appearance():
+    from leukutils.metrics import bootstrap_ci, summarise
+
+    table = pd.DataFrame({"method": ["b", "a", "b", "a", "b"], "dice": [0.9, 0.5, 0.7, np.nan, 0.8]})
+    out = summarise(table, "method", ["dice"], n_boot=50, seed=2)
+    assert out["method"].tolist() == ["b", "a"]
+    assert out.columns.tolist() == ["method", "dice", "dice low", "dice high", "n"]
+    b = out.set_index("method").loc["b"]
+    assert tuple(b[["dice", "dice low", "dice high"]]) == pytest.approx(
+        bootstrap_ci(np.mean, np.array([0.9, 0.7, 0.8]), n_boot=50, seed=2))
+    assert out.set_index("method").loc["a", "n"] == 1  # the NaN row has no value
+
+
+def test_summarise_over_seeds_gives_a_t_interval_and_paired_differences():
+    from scipy.stats import t
+
+    from leukutils.metrics import summarise
+
+    runs = pd.DataFrame({"split": ["image", "subject"] * 3, "seed": [0, 0, 1, 1, 2, 2],
+                         "accuracy": [0.9, 0.7, 0.8, 0.7, 1.0, 0.7]})
+    out = summarise(runs, "split", ["accuracy"], over="seeds", reference="subject").set_index("split")
+    image = out.loc["image"]
+    assert image["accuracy"] == pytest.approx(0.9) and image["seeds"] == 3
+    half = t.ppf(0.975, 2) * 0.1 / np.sqrt(3)
+    assert (image["accuracy low"], image["accuracy high"]) == pytest.approx((0.9 - half, 0.9 + half))
+    assert image["accuracy minus subject"] == pytest.approx(0.2)
+    assert out.loc["subject", "accuracy minus subject"] == 0
+    one_seed = summarise(runs[runs.seed == 0], "split", ["accuracy"], over="seeds")
+    assert one_seed["accuracy low"].isna().all()  # one seed: no interval, visibly
+    with pytest.raises(ValueError, match="no rows with split == 'other'"):
+        summarise(runs, "split", ["accuracy"], over="seeds", reference="other")
+    with pytest.raises(ValueError, match="no column"):
+        summarise(runs, "split", ["auc"])
+    with pytest.raises(ValueError, match="over must be"):
+        summarise(runs, "split", ["accuracy"], over="images")
