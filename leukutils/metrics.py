@@ -69,6 +69,14 @@ def classification_metrics(y_true: np.ndarray, y_pred: np.ndarray, y_score: np.n
     return {k: float(v) for k, v in out.items()}
 
 
+def majority_baseline(labels: Sequence | np.ndarray) -> float:
+    """The accuracy of always predicting the most frequent class: the share of the largest class among
+    ``labels`` ((n,) class labels of a test set, any hashable values). NaN for an empty set. Every
+    accuracy the compendium reports on a test set is read against it (column ``majority baseline``)."""
+    values = pd.Series(np.asarray(labels).ravel())
+    return float(values.value_counts().iloc[0] / len(values)) if len(values) else float("nan")
+
+
 def evaluation_loss(probabilities: np.ndarray, labels: np.ndarray) -> float:
     """Mean cross-entropy of predicted probabilities (n, k) against labels (n,) (clipped at 1e-12)."""
     p = np.clip(probabilities[np.arange(len(labels)), labels], 1e-12, 1.0)
