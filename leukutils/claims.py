@@ -6,23 +6,27 @@ labels) that return tables: the classifier every test trains (:class:`StandardCN
 ground truth (:func:`localisation_table`, on :mod:`leukutils.localisation`), the sanity checks
 (:func:`sanity_check_rows`), image- against subject-level splits (:func:`split_leakage_runs`), a shortcut
 cue and three models that meet it (:func:`crop_field_scores`, :func:`per_field_table`,
-:func:`cue_attention`, :func:`mr_ssim_of_models`; cues from :mod:`leukutils.shortcuts`), the tint and
+:func:`cue_run`, :func:`cue_table`, :func:`mr_ssim_of_models`; cues from :mod:`leukutils.shortcuts`), the tint and
 scale bar of real fields (:func:`tint_and_scale_bar`) and the verdict an interval implies (:func:`verdict`).
 The verdicts and sentences built from these tables are :mod:`leukutils.findings`'.
 """
 from __future__ import annotations
 
 import copy
+import dataclasses
 from typing import Iterator, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 import torch
+from scipy import ndimage
 from torch import nn
 
-from . import config, explain, inference, localisation, metrics, segment, shortcuts, train
+from . import config, explain, inference, localisation, metrics, patients, segment, shortcuts, train
 from .data import splits
+from .data.bags import augment_cells, blank_image
 from .data.torch_datasets import TensorImageDataset, resize_image, resize_mask, to_tensor
+from .features import FeatureBank
 from .models.classifiers import StandardCNN
 
 #: The per-field columns of the sanity checks (X-T2), in the order of the table.
@@ -100,6 +104,50 @@ def localisation_table(model: nn.Module, images: np.ndarray, masks: np.ndarray, 
     maps.update(localisation.baseline_maps(len(images), masks.shape[1:], seed=seed))
     scores = pd.concat([localisation.localisation_scores(m, masks).assign(method=name) for name, m in maps.items()])
     return metrics.summarise(scores, "method", localisation.LOCALISATION_METRICS, n_boot=n_boot, seed=seed), maps
+
+
+def per_image_localisation(maps: Mapping[str, np.ndarray], masks: np.ndarray, **columns) -> pd.DataFrame:
+    """The per-image scores behind :func:`localisation_table`: one row per (method, image) with
+    :data:`leukutils.localisation.LOCALISATION_METRICS`, ``method``, ``image`` (0 … n-1) and the constant
+    ``columns`` (e.g. ``data=...``); paired by image, they give a CAM's gain over a baseline map."""
+    return pd.concat([localisation.localisation_scores(m, masks).assign(method=name, image=np.arange(len(m)), **columns)
+                      for name, m in maps.items()], ignore_index=True)
+
+
+#: The compartments of a smear field that :func:`cam_compartments` measures the CAM mass on.
+COMPARTMENTS = ("nuclei", "cytoplasm", "background")
+
+
+def cam_compartments(maps: np.ndarray, label_masks: np.ndarray, mark: np.ndarray | None = None, near: int = 8
+                     ) -> pd.DataFrame:
+    """Where a CAM's mass lies on smear fields: the share of each map on the nuclei, the cytoplasm and the
+    background (:data:`COMPARTMENTS`) and, with ``mark``, on a cue's pixels.
+
+    Parameters
+    ----------
+    maps : (n, H, W) non-negative maps.
+    label_masks : (n, H, W) uint8 ground truth: 255 nucleus, 128 cytoplasm, 0 background.
+    mark : (n, H, W) bool, where a cue is drawn on each field (None: no mark columns).
+    near : px; a map's peak within ``near`` of the mark counts as on it (the pointing game on the
+        mark dilated by ``near``).
+
+    Returns
+    -------
+    One row per field (``field`` 0 … n-1): ``Grad-CAM mass on <compartment>`` and the compartment's
+    ``<compartment> area share`` (what an evenly spread map puts there); with ``mark``, ``Grad-CAM mass
+    on the mark``, ``mark area share`` and ``Grad-CAM peak near the mark`` (1.0 or 0.0).
+    """
+    compartments = {"nuclei": label_masks == 255, "cytoplasm": label_masks == 128, "background": label_masks == 0}
+    table = pd.DataFrame({"field": np.arange(len(maps))})
+    for name, where in compartments.items():
+        table[f"Grad-CAM mass on {name}"] = localisation.relevance_mass(maps, where)
+        table[f"{name} area share"] = where.reshape(len(where), -1).mean(axis=1)
+    if mark is not None:
+        close = np.stack([segment.dilate_mask(m, near) for m in mark])
+        table["Grad-CAM mass on the mark"] = localisation.relevance_mass(maps, mark)
+        table["mark area share"] = mark.reshape(len(mark), -1).mean(axis=1)
+        table["Grad-CAM peak near the mark"] = localisation.localisation_scores(maps, close)["pointing game"].to_numpy()
+    return table
 
 
 # --------------------------------------------------------------------------------------------------
@@ -245,6 +293,57 @@ def fit_crop_model(fit: StandardCNNRecipe, fields: np.ndarray, masks: Sequence[n
     return model, metrics.best_threshold(val_scores, labels[val_rows]), len(train_crops)
 
 
+def crop_is_marked(masks: Sequence[np.ndarray], marked: Sequence[np.ndarray]) -> np.ndarray:
+    """For each crop of :func:`leukutils.segment.crops_of_fields` (same fields, same order), whether most of
+    the nucleus it is centred on lies on ``marked`` ((H, W) bool per field, e.g. the annotated blast
+    nuclei of :func:`leukutils.segment.marked_components`). Returns (k,) bool."""
+    flags = []
+    for mask, mark in zip(masks, marked):
+        labels, k = ndimage.label(np.asarray(mask, bool))
+        if k:
+            flags.append(ndimage.mean(np.asarray(mark, float), labels, range(1, k + 1)) > 0.5)
+    return np.concatenate(flags).astype(bool) if flags else np.zeros(0, bool)
+
+
+class PatientPipeline:
+    """Paper 2's pipeline on smear fields, one patient per field: the cells a finder gives (here the
+    handcrafted nuclei, :func:`leukutils.segment.crops_of_fields`, in place of the trained detector that
+    notebook 02 measures), their frozen CNN features (:class:`leukutils.features.CellEncoder`) and an
+    LSTM over the field's cells (:func:`leukutils.patients.train_bag_classifier`).
+
+    ``pipeline(fields, masks)`` returns the (n,) P(ALL) of (n, H, W, 3) uint8 ``fields`` whose nuclei
+    are ``masks`` ((H, W) bool each); NaN for a field where no cell was found.
+    """
+
+    def __init__(self, encoder, lstm: nn.Module, crop_size: int, device: torch.device | str = "cpu"):
+        self.encoder, self.lstm, self.crop_size, self.device = encoder, lstm, int(crop_size), device
+
+    def __call__(self, fields: Sequence[np.ndarray], masks: Sequence[np.ndarray]) -> np.ndarray:
+        crops, field = segment.crops_of_fields(fields, masks, self.crop_size)
+        cell_features = self.encoder(crops) if len(crops) else torch.zeros(0, 1)
+        bags = [cell_features[field == i] for i in range(len(fields))]
+        return inference.predict_bags(self.lstm, bags, device=self.device)
+
+
+def fit_patient_pipeline(fields: np.ndarray, masks: Sequence[np.ndarray], blast_nuclei: np.ndarray,
+                         train_rows: np.ndarray, *, crop_size: int, encoder, stage1: dict, stage2: dict,
+                         n_views: int = 4, seed: int = 0, device: torch.device | str = "cpu"
+                         ) -> tuple[PatientPipeline, int, int]:
+    """Paper 2's training on the fields ``train_rows``: the crops around their nuclei (``masks``) form the
+    single-cell pool, each crop a blast when its nucleus lies on ``blast_nuclei`` (:func:`crop_is_marked`,
+    the cell-level labels paper 2 takes from its single-cell sets), ``n_views`` augmented views each
+    (:func:`leukutils.data.bags.augment_cells`) encoded once by the frozen ``encoder``; the LSTM learns
+    from series drawn from the pool in paper 2's two stages (``stage1``, ``stage2``:
+    :func:`leukutils.patients.fit_two_stage`). Returns the pipeline and the pool's blast and normal counts."""
+    rows = np.asarray(train_rows)
+    crops, _ = segment.crops_of_fields([fields[i] for i in rows], [masks[i] for i in rows], crop_size)
+    is_blast = crop_is_marked([masks[i] for i in rows], [blast_nuclei[i] for i in rows])
+    bank = FeatureBank.from_images(encoder, augment_cells(crops, n_views=n_views, seed=seed), blank_image(crop_size))
+    lstm, _ = patients.train_bag_classifier("lstm", bank, np.flatnonzero(~is_blast), np.flatnonzero(is_blast),
+                                            stage1, stage2, seed=seed, device=device)
+    return PatientPipeline(encoder, lstm, crop_size, device), int(is_blast.sum()), int((~is_blast).sum())
+
+
 def per_field_table(predicted: Mapping[tuple[str, str], np.ndarray], truth: np.ndarray, fields: np.ndarray,
                     **columns) -> pd.DataFrame:
     """One row per (model, test cue, field): ``accuracy`` 1.0 when the prediction is right, else 0.0.
@@ -257,17 +356,123 @@ def per_field_table(predicted: Mapping[tuple[str, str], np.ndarray], truth: np.n
                          for field, ok in zip(fields, np.asarray(guess) == np.asarray(truth))])
 
 
-def cue_attention(maps: Mapping[str, np.ndarray], region: np.ndarray, near: int = 8) -> pd.DataFrame:
-    """Where each model's CAMs look with a cue: ``maps`` model → (n, H, W) maps of fields that carry the
-    cue in ``region`` ((H, W) bool). Returns one row per model (index ``model``): ``Grad-CAM mass on the
-    mark`` (mean :func:`~leukutils.localisation.relevance_mass` on the region) and ``Grad-CAM peak near
-    the mark`` (share of maps whose maximum lies within ``near`` px of it: the pointing game)."""
-    rows = {}
-    for name, m in maps.items():
-        close = np.broadcast_to(segment.dilate_mask(region, near), m.shape)
-        rows[name] = {"Grad-CAM mass on the mark": np.nanmean(localisation.relevance_mass(m, np.broadcast_to(region, m.shape))),
-                      "Grad-CAM peak near the mark": localisation.localisation_scores(m, close)["pointing game"].mean()}
-    return pd.DataFrame.from_dict(rows, orient="index").rename_axis("model")
+@dataclasses.dataclass
+class CueRun:
+    """What :func:`cue_run` trained and measured for one cue.
+
+    Attributes
+    ----------
+    cue : the cue's name (a :mod:`leukutils.data.synth.cues` kind or :data:`leukutils.shortcuts.NUCLEUS_MARK`).
+    classes, images, masks, segmented : condition (``as in training``, ``absent``, ``reversed``) → the (n,)
+        cue class of each field, the (n, H, W, 3) fields with the cue drawn so, their handcrafted nuclei
+        ((n, H, W) bool) and the segmented input (nuclei kept, black elsewhere).
+    models : name → the trained CNNs (``end-to-end CNN``, ``segmented-input CNN``).
+    fields : one row per (model, test cue, test field): ``cue``, ``model``, ``test cue``, ``field``,
+        ``accuracy`` (0/1) (:func:`per_field_table`).
+    cams : one row per (CNN, marked ALL test field): :func:`cam_compartments` of its Grad-CAM on the input
+        it saw, with ``cue``, ``model``, ``mark kept by segmentation`` (share of the mark's pixels in the
+        segmented input).
+    maps : CNN name → (k, H, W) Grad-CAM maps of the marked ALL test fields ``with_mark``.
+    with_mark : (k,) indices of the ALL test fields that carry the cue as in training.
+    notes : what else was trained (crop-model threshold, pipeline pool), for the notebook to print.
+    """
+
+    cue: str
+    classes: dict
+    images: dict
+    masks: dict
+    segmented: dict
+    models: dict
+    fields: pd.DataFrame
+    cams: pd.DataFrame
+    maps: dict
+    with_mark: np.ndarray
+    notes: dict = dataclasses.field(default_factory=dict)
+
+
+def cue_run(fields: np.ndarray, labels: np.ndarray, label_masks: np.ndarray, rows: tuple[np.ndarray, np.ndarray, np.ndarray],
+            fit: StandardCNNRecipe, *, cue: str, rate: float, min_nucleus_area: int, seed: int = 0,
+            crop_size: int | None = None, pipeline: Mapping | None = None, blast_nuclei: np.ndarray | None = None,
+            device: torch.device | str = "cpu", **columns) -> CueRun:
+    """Models trained on fields whose ALL class carries ``cue`` at ``rate``, tested with the cue as in
+    training, absent and reversed (:func:`leukutils.shortcuts.cued_conditions`), and where their Grad-CAMs
+    lie on the fields that carry it.
+
+    The models: the end-to-end CNN (``fit`` on the fields), the segmented-input CNN (``fit`` on paper 3's
+    handcrafted nuclei, black elsewhere), with ``crop_size`` the cell-crop CNN with the max-and-threshold
+    rule (:func:`fit_crop_model`) and with ``pipeline`` paper 2's pipeline (:func:`fit_patient_pipeline`;
+    ``pipeline`` holds its ``encoder``, ``stage1``, ``stage2``, ``n_views``; needs ``blast_nuclei``).
+
+    Parameters
+    ----------
+    fields : (n, H, W, 3) uint8; labels : (n,) 0/1; label_masks : (n, H, W) uint8 (255 nucleus, 128
+        cytoplasm, 0 background), whose nuclei carry :data:`leukutils.shortcuts.NUCLEUS_MARK`.
+    rows : (train, validation, test) indices.
+    columns : constant columns of the per-field tables (e.g. ``data=...``).
+    """
+    train_rows, val_rows, test_rows = rows
+    classes, images = shortcuts.cued_conditions(fields, labels, cue, rate, seed=seed, nuclei=label_masks == 255)
+    masks = {c: np.stack(segment.segment_many(i, min_area=min_nucleus_area).masks) for c, i in images.items()}
+    segmented = {c: np.stack([segment.apply_mask(i, m) for i, m in zip(images[c], masks[c])]) for c in images}
+    models = {"end-to-end CNN": fit(images["as in training"], labels, train_rows, val_rows),
+              "segmented-input CNN": fit(segmented["as in training"], labels, train_rows, val_rows)}
+    inputs = {"end-to-end CNN": images, "segmented-input CNN": segmented}
+    predicted = {(name, c): probability_of_all(model, inputs[name][c][test_rows], device) > 0.5
+                 for name, model in models.items() for c in images}
+    notes = {}
+    if crop_size:
+        crop_model, threshold, n_crops = fit_crop_model(fit, images["as in training"], masks["as in training"], labels,
+                                                        train_rows, val_rows, crop_size, device)
+        predicted |= {("cell-crop CNN, max rule", c): crop_field_scores(crop_model, images[c][test_rows], masks[c][test_rows],
+                                                                          crop_size, device) > threshold for c in images}
+        notes.update({"crop-model threshold": threshold, "training crops": n_crops})
+    if pipeline:
+        lstm_pipeline, blasts, normals = fit_patient_pipeline(images["as in training"], masks["as in training"], blast_nuclei,
+                                                              train_rows, crop_size=crop_size, seed=seed, device=device, **pipeline)
+        predicted |= {("paper 2's pipeline (cells, frozen features, LSTM)", c):
+                      np.nan_to_num(lstm_pipeline(images[c][test_rows], masks[c][test_rows])) > 0.5 for c in images}
+        notes.update({"pipeline pool blasts": blasts, "pipeline pool normal cells": normals})
+    table = per_field_table(predicted, labels[test_rows], test_rows, **columns, cue=cue)
+    with_mark = test_rows[(classes["as in training"][test_rows] == 1) & (labels[test_rows] == 1)]
+    mark = shortcuts.cue_regions(cue, images["as in training"][with_mark], label_masks[with_mark] == 255)
+    maps, cams = {}, []
+    for name, model in models.items():
+        maps[name] = explain.cam_heatmaps(model, image_batch(inputs[name]["as in training"][with_mark]), method="gradcam")
+        cams.append(cam_compartments(maps[name], label_masks[with_mark], mark).assign(
+            field=with_mark, **columns, cue=cue, model=name,
+            **{"mark kept by segmentation": masks["as in training"][with_mark][mark].mean() if mark.any() else np.nan}))
+    return CueRun(cue, classes, images, masks, segmented, models, table, pd.concat(cams, ignore_index=True), maps,
+                  with_mark, notes)
+
+
+def cue_table(runs: Sequence[CueRun], majority_baseline: float, n_boot: int = 1000, seed: int = 0
+              ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """``X-T4`` of the synthetic fields of :func:`cue_run` runs: one row per (cue, model, test cue) with the
+    ``accuracy`` and its bootstrap interval over the test fields (:func:`leukutils.metrics.summarise`),
+    the ``majority baseline`` given, and the CNNs' mean Grad-CAM masses (:func:`cam_compartments`) on the
+    marked ALL test fields (``Grad-CAM fields`` of them). Returns the table, the per-field accuracies
+    and the per-field CAM masses."""
+    fields = pd.concat([run.fields for run in runs], ignore_index=True)
+    cams = pd.concat([run.cams for run in runs], ignore_index=True)
+    by = [c for c in fields.columns if c not in ("field", "accuracy")]
+    table = metrics.summarise(fields, by, ["accuracy"], n_boot=n_boot, seed=seed)
+    means = cams.groupby(["cue", "model"], sort=False).mean(numeric_only=True).drop(columns="field")
+    means["Grad-CAM fields"] = cams.groupby(["cue", "model"], sort=False).size()
+    table = table.merge(means.reset_index(), on=["cue", "model"], how="left")
+    table.insert(table.columns.get_loc("n") + 1, "majority baseline", majority_baseline)
+    return table.assign(seeds=1), fields, cams
+
+
+def cue_panels(runs: Sequence[CueRun], per_cue: int = 2) -> tuple[list, dict, list, dict]:
+    """The panels of ``X-F3`` (:func:`leukutils.plots.cam_grid`): for ``per_cue`` marked ALL test fields of
+    each run, the field with its cue, each CNN's Grad-CAM, and the input each CNN saw (the segmented
+    field for the segmented-input CNN). Returns images, maps by model, row titles and inputs by model."""
+    picks = [(run, k) for run in runs for k in range(min(per_cue, len(run.with_mark)))]
+    images = [run.images["as in training"][run.with_mark[k]] for run, k in picks]
+    maps = {name: [run.maps[name][k] for run, k in picks] for name in runs[0].maps}
+    titles = [f"ALL field {run.with_mark[k]}\n{run.cue}" for run, k in picks]
+    inputs = {"segmented-input CNN": [run.segmented["as in training"][run.with_mark[k]] for run, k in picks]}
+    return images, maps, titles, inputs
 
 
 def mr_ssim_of_models(models: Mapping[str, nn.Module], images: np.ndarray) -> pd.DataFrame:
@@ -321,7 +526,8 @@ def tint_and_scale_bar(fields: np.ndarray, labels: np.ndarray, rows: tuple[np.nd
                            **dict(zip(["accuracy", "accuracy low", "accuracy high"], metrics.mean_ci(ok, **ci))),
                            **dict(zip(["accuracy minus as given", *metrics.interval_columns("accuracy minus as given")],
                                       metrics.paired_difference_ci(ok, correct["as given"], **ci))),
-                           "n": len(ok)} for name, ok in correct.items()])
+                           "n": len(ok), "majority baseline": metrics.majority_baseline(labels[test_rows])}
+                          for name, ok in correct.items()])
     table["Grad-CAM mass on cells"] = np.nanmean(localisation.relevance_mass(maps, cells_small))
     table["cell area share"] = cells_small.mean()
     table["Grad-CAM mass on the scale-bar corner"] = np.nanmean(localisation.relevance_mass(maps, corner_small))
@@ -352,4 +558,5 @@ def verdict(low: float, high: float, holds_if_above: float = 0.0, claim_directio
 __all__ = ["SANITY_COLUMNS", "image_batch", "StandardCNNRecipe", "class_probabilities", "probability_of_all",
            "correct_predictions", "localisation_table", "cascading_stages", "cascading_randomisation",
            "sanity_check_rows", "split_leakage_runs", "crop_field_scores", "fit_crop_model", "per_field_table",
-           "cue_attention", "mr_ssim_of_models", "tint_and_scale_bar", "verdict"]
+           "crop_is_marked", "PatientPipeline", "fit_patient_pipeline",
+           "per_image_localisation", "COMPARTMENTS", "cam_compartments", "CueRun", "cue_run", "cue_table", "cue_panels", "mr_ssim_of_models", "tint_and_scale_bar", "verdict"]

@@ -378,7 +378,7 @@ RANGES: dict[str, Range] = {
     "leak_size": POSITIVE, "leak_stain_shift": AT_LEAST_ZERO, "leak_difficulty": SHARE, "leak_epochs": POSITIVE,
     "leak_seeds": AT_LEAST_ZERO, "cue_rate": SHARE, "min_nucleus_area": AT_LEAST_ZERO, "jtsc_size": POSITIVE,
     "jtsc_epochs": POSITIVE, "min_class_images": AT_LEAST_ZERO, "aria_size": POSITIVE, "aria_epochs": POSITIVE,
-    "aria_cell_margin": AT_LEAST_ZERO, "aria_corner": POSITIVE,
+    "aria_cell_margin": AT_LEAST_ZERO, "aria_corner": POSITIVE, "lstm_series": POSITIVE, "lstm_epochs": POSITIVE,
 }
 
 

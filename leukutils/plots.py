@@ -161,7 +161,7 @@ def cam_panel(image: np.ndarray, heatmap: np.ndarray, title: str = ""):
 
 
 def cam_grid(images: Sequence[np.ndarray], heatmaps: Mapping[str, Sequence[np.ndarray]], row_titles: Sequence[str],
-             cmap: str = "jet", alpha: float = 0.45):
+             cmap: str = "jet", alpha: float = 0.45, inputs: Mapping[str, Sequence[np.ndarray]] | None = None):
     """Paper 3's CAM comparison (P3-F8, P3-F9): one row per image, the image then one overlay per CAM method.
 
     Parameters
@@ -170,6 +170,8 @@ def cam_grid(images: Sequence[np.ndarray], heatmaps: Mapping[str, Sequence[np.nd
     heatmaps : method name → n (H, W) heatmaps in [0, 1], one per image (column titles are the names).
     row_titles : n titles of the first column (e.g. ``"<model>\\n<class>"``).
     cmap, alpha : colour map and opacity of the heatmap drawn over the image.
+    inputs : name → the n images that name's heatmaps are drawn over, where a model saw another input
+        than ``images`` (e.g. the segmented field); default ``images`` for every name.
 
     Returns
     -------
@@ -178,14 +180,16 @@ def cam_grid(images: Sequence[np.ndarray], heatmaps: Mapping[str, Sequence[np.nd
     plt = _pyplot()
     methods = list(heatmaps)
     n = len(images)
-    if len(row_titles) != n or any(len(maps) != n for maps in heatmaps.values()):
-        raise ValueError(f"cam_grid: {n} images, {len(row_titles)} row titles and heatmaps per method "
-                         f"{ {m: len(v) for m, v in heatmaps.items()} }; give one of each per image")
+    inputs = dict(inputs or {})
+    if len(row_titles) != n or any(len(maps) != n for maps in heatmaps.values()) or any(len(v) != n for v in inputs.values()):
+        raise ValueError(f"cam_grid: {n} images, {len(row_titles)} row titles, heatmaps per method "
+                         f"{ {m: len(v) for m, v in heatmaps.items()} } and inputs {({m: len(v) for m, v in inputs.items()})}; "
+                         "give one of each per image")
     fig, axes = plt.subplots(n, 1 + len(methods), figsize=(2 * (1 + len(methods)), 2.1 * n), squeeze=False)
     for j, ax in enumerate(axes):
         _show(ax[0], images[j], row_titles[j])
         for a, m in zip(ax[1:], methods):
-            a.imshow(images[j])
+            a.imshow(inputs[m][j] if m in inputs else images[j])
             a.imshow(heatmaps[m][j], cmap=cmap, alpha=alpha, vmin=0, vmax=1)
             a.set_title(m, fontsize=8)
             a.axis("off")

@@ -13,7 +13,9 @@ from __future__ import annotations
 import os
 import re
 import tempfile
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -107,6 +109,41 @@ def rows_with_ci(table: pd.DataFrame, value: str, labels: str | list[str], paper
             phrase += f" (paper {row[paper]:.{digits}f})"
         phrases.append(phrase)
     return "; ".join(phrases)
+
+
+def _spoken(value) -> str:
+    """A parameter value as a "This run" line writes it: lists and dict values joined, floats with ``%g``."""
+    if isinstance(value, bool) or value is None:
+        return str(value)
+    if isinstance(value, float):
+        return f"{value:g}"
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_spoken(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k}: {_spoken(v)}" for k, v in value.items()) + "}"
+    return str(value)
+
+
+def this_run(parameters: Mapping[str, Any], names: Sequence[str], **facts: Any) -> str:
+    """The "This run: …" line a notebook prints where its prose names a parameter instead of its value.
+
+    Parameters
+    ----------
+    parameters : the run's parameters (:func:`leukutils.parameters.notebook_parameters`).
+    names : the parameters to state, in order; a name the run lacks is a ``KeyError`` naming it.
+    **facts : further values of the run, e.g. ``test_images=86`` (underscores are said as spaces).
+
+    Returns
+    -------
+    str, ``"This run: epochs 8, image_size 128, models [standard_cnn, densenet121]; test images 86."``
+    (lists in brackets, floats as ``%g``, facts after a semicolon).
+    """
+    missing = [name for name in names if name not in parameters]
+    if missing:
+        raise KeyError(f"this_run: no parameter {', '.join(map(repr, missing))} (parameters: {', '.join(parameters)})")
+    said = ", ".join(f"{name} {_spoken(parameters[name])}" for name in names)
+    extra = ", ".join(f"{name.replace('_', ' ')} {_spoken(value)}" for name, value in facts.items())
+    return f"This run: {said}{'; ' + extra if extra and said else extra}."
 
 
 def publish_table(table: pd.DataFrame, artefact_id: str, slug: str, out_dir: str | os.PathLike,

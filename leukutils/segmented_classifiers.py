@@ -22,7 +22,7 @@ from torch.utils.data import Dataset
 
 from .cross_validation import BestFold
 from .data.torch_datasets import stack_images
-from .explain import cam_maps, is_constant
+from .explain import cam_maps, is_constant, target_map_size
 from .inference import classify
 from .localisation import relevance_mass
 from .metrics import bootstrap_ci, classification_metrics
@@ -150,6 +150,13 @@ class VariantCams:
         indices = self.indices if picks is None else self.indices[np.asarray(picks, dtype=int)]
         batch = stack_images(self.images(indices, best.kind, self.transform))[0]
         return cam_maps(best.model, batch, list(methods), [getattr(best.model, self.layer)[-1]])
+
+    def map_size(self, name: str) -> tuple[int, int]:
+        """(rows, columns) of the activation map at ``layer`` that the CAMs of ``trained[name]`` are upsampled
+        from, on the first test image as the model sees it (:func:`leukutils.explain.target_map_size`)."""
+        best = self.trained[name]
+        batch = stack_images(self.images(self.indices[:1], best.kind, self.transform))[0]
+        return target_map_size(best.model, batch, [getattr(best.model, self.layer)[-1]])
 
 
 def cam_comparison(cams: VariantCams, pair: Sequence[str], picks: Sequence[int], shown: Mapping[str, Sequence[np.ndarray]],

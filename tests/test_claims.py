@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from leukutils import claims, metrics
+from leukutils import claims, features, metrics, shortcuts
 from leukutils.models.classifiers import StandardCNN
 
 
@@ -43,15 +43,40 @@ def test_per_field_table_and_its_summary():
     assert table.loc["a", "accuracy"] == 0.75 and table.loc["b", "accuracy"] == 0.5 and table.loc["a", "n"] == 4
 
 
-def test_cue_attention_on_maps_that_look_at_the_mark_or_away():
-    region = np.zeros((20, 20), bool)
-    region[-3:, -3:] = True
-    on, off = np.zeros((2, 20, 20)), np.zeros((2, 20, 20))
-    on[:, -2, -2], off[:, 2, 2] = 1.0, 1.0
-    on[:, 5, 5] = off[:, 5, 5] = 0.5
-    table = claims.cue_attention({"shortcut": on, "clean": off}, region, near=2)
-    assert table.loc["shortcut", "Grad-CAM mass on the mark"] == 1 / 1.5 and table.loc["clean", "Grad-CAM mass on the mark"] == 0
-    assert table.loc["shortcut", "Grad-CAM peak near the mark"] == 1 and table.loc["clean", "Grad-CAM peak near the mark"] == 0
+def test_cam_compartments_on_maps_that_look_at_the_mark_or_away():
+    labels = np.zeros((2, 20, 20), np.uint8)
+    labels[:, 4:8, 4:8], labels[:, 8:10, 4:8] = 255, 128  # a nucleus, its cytoplasm below it
+    mark = np.zeros((2, 20, 20), bool)
+    mark[:, -3:, -3:] = True
+    maps = np.zeros((2, 20, 20))
+    maps[0, -2, -2], maps[1, 5, 5] = 1.0, 1.0  # one map on the mark, one on the nucleus
+    maps[:, 9, 5] = 0.5
+    table = claims.cam_compartments(maps, labels, mark, near=2)
+    assert table["Grad-CAM mass on the mark"].tolist() == [1 / 1.5, 0.0]
+    assert table["Grad-CAM peak near the mark"].tolist() == [1.0, 0.0]
+    assert table["Grad-CAM mass on nuclei"].tolist() == [0.0, 1 / 1.5]
+    assert np.allclose(table["Grad-CAM mass on cytoplasm"], 0.5 / 1.5) and table["Grad-CAM mass on background"][0] == 1 / 1.5
+    assert table["nuclei area share"][0] == 16 / 400 and table["mark area share"][0] == 9 / 400
+
+
+def test_crop_is_marked_follows_the_crops_order():
+    mask = np.zeros((30, 30), bool)
+    mask[2:6, 2:6], mask[20:26, 20:26] = True, True  # two nuclei; ndimage.label numbers them top-left first
+    marked = np.zeros_like(mask)
+    marked[20:26, 20:26] = True
+    flags = claims.crop_is_marked([mask, mask], [marked, np.zeros_like(mask)])
+    assert flags.tolist() == [False, True, False, False]
+    assert len(flags) == len(claims.segment.crops_of_fields([np.zeros((30, 30, 3), np.uint8)] * 2, [mask, mask], 8)[0])
+
+
+def test_per_image_localisation_pairs_methods_by_image():
+    masks = np.zeros((3, 10, 10), bool)
+    masks[:, :5] = True
+    maps = {"good": np.where(masks, 1.0, 0.0), "away": np.where(masks, 0.0, 1.0)}
+    rows = claims.per_image_localisation(maps, masks, data="d")
+    assert rows["image"].tolist() == [0, 1, 2, 0, 1, 2] and set(rows["data"]) == {"d"}
+    assert rows.loc[rows.method == "good", "relevance mass"].tolist() == [1.0] * 3
+    assert rows.loc[rows.method == "away", "relevance mass"].tolist() == [0.0] * 3
 
 
 @pytest.mark.slow
@@ -80,3 +105,38 @@ def test_the_recipe_trains_and_the_tests_run_on_small_fields(one_thread_torch):
                                                        corner=[8, 16], size=32, epochs=1, n_boot=20)
     assert aria["test cue"].tolist() == ["as given", "tint equalised", "scale bar masked", "tint equalised, scale bar masked"]
     assert aria.loc[0, "accuracy minus as given"] == 0 and len(per_field) == 4 * 6 and tints.shape == (24, 3)
+
+
+@pytest.mark.slow
+def test_cue_run_trains_the_four_models_and_measures_where_they_look(one_thread_torch):
+    rng = np.random.default_rng(1)
+    labels = np.array([0, 1] * 16)
+    fields = rng.integers(200, 256, size=(32, 48, 48, 3)).astype(np.uint8)
+    label_masks = np.zeros((32, 48, 48), np.uint8)
+    for i in range(32):  # two nuclei per field, ringed by cytoplasm; the blasts of ALL fields are larger
+        for y, x in ((14, 14), (32, 30)):
+            r = 6 if labels[i] and y == 14 else 4
+            yy, xx = np.ogrid[:48, :48]
+            label_masks[i][(yy - y) ** 2 + (xx - x) ** 2 <= (r + 3) ** 2] = 128
+            label_masks[i][(yy - y) ** 2 + (xx - x) ** 2 <= r ** 2] = 255
+    fields[label_masks == 255], fields[label_masks == 128] = (90, 30, 140), (200, 170, 210)
+    blast_nuclei = (label_masks == 255) & (labels[:, None, None] == 1) & (np.indices((48, 48))[0] < 24)
+    fit = claims.StandardCNNRecipe([4, 8, 8, 8], epochs=1, lr=3e-3, batch_size=8)
+    rows = (np.arange(16), np.arange(16, 24), np.arange(24, 32))
+    encoder = features.CellEncoder("alexnet", weights=None, input_size=64, layer="pool", seed=0)
+    stage = dict(n_series=40, epochs=1, batch_size=8)
+    pipeline = dict(encoder=encoder, n_views=1, stage1=stage, stage2=dict(stage, length=2))
+    outside = claims.cue_run(fields, labels, label_masks, rows, fit, cue="corner", rate=1.0, min_nucleus_area=10, crop_size=16,
+                             pipeline=pipeline, blast_nuclei=blast_nuclei, data="d")
+    inside = claims.cue_run(fields, labels, label_masks, rows, fit, cue=shortcuts.NUCLEUS_MARK, rate=1.0, min_nucleus_area=10, data="d")
+    assert outside.fields["model"].unique().tolist() == ["end-to-end CNN", "segmented-input CNN", "cell-crop CNN, max rule",
+                                                         "paper 2's pipeline (cells, frozen features, LSTM)"]
+    assert inside.fields["model"].unique().tolist() == ["end-to-end CNN", "segmented-input CNN"]
+    assert len(outside.with_mark) == 4 and outside.notes["pipeline pool blasts"] == 8  # one blast in each ALL training field
+    kept = outside.cams["mark kept by segmentation"].iloc[0], inside.cams["mark kept by segmentation"].iloc[0]
+    assert kept[0] == 0 and kept[1] > 0.9, "the corner mark is segmented away, the nucleus mark is kept"
+    table, per_field, cams = claims.cue_table([outside, inside], 0.5, n_boot=20)
+    assert len(table) == 3 * 6 and table["majority baseline"].eq(0.5).all() and len(cams) == 2 * 2 * 4
+    images, maps, titles, inputs = claims.cue_panels([outside, inside], per_cue=1)
+    assert len(images) == 2 and list(maps) == ["end-to-end CNN", "segmented-input CNN"] and titles[1].endswith("nucleus mark")
+    assert (inputs["segmented-input CNN"][0][0, 0] == 0).all(), "the segmented-input CNN's maps are drawn on what it saw"

@@ -91,6 +91,7 @@ def test_attention_table_and_cam_comparison():
     cams = segmented_classifiers.VariantCams(best, images, np.arange(4), None, "layer2")
     maps = cams("R", ["gradcam"], picks=[1, 2])
     assert maps["gradcam"].shape == (2, 16, 16)
+    assert cams.map_size("R") == (2, 2)  # layer2 of a ResNet: stride 8 on 16-px images
     nucleus = np.zeros((4, 16, 16), bool)
     nucleus[:, 4:12, 4:12] = True
     table = segmented_classifiers.attention_table(cams, ["R"], nucleus)

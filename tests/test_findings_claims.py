@@ -33,56 +33,96 @@ def tables(holds: bool):
                        "accuracy minus subject-level": [gap, 0.0], "accuracy minus subject-level low": [gap - 0.1, 0.0],
                        "accuracy minus subject-level high": [gap + 0.1, 0.0], "seeds": [5, 5]})
     good, bad = np.ones(n), (np.arange(n) % 4 == 0).astype(float)
-    reversed_accuracy = {"end-to-end CNN": bad if holds else good, "segmented-input CNN": good if holds else bad,
-                         "cell-crop model": good if holds else bad}
-    x4_fields = pd.DataFrame([{"data": "synthetic fields", "model": model, "test cue": cue, "field": field,
-                               "accuracy": reversed_accuracy[model][field] if cue == "reversed" else 1.0}
-                              for model in reversed_accuracy for cue in ("as in training", "absent", "reversed")
+    corner = {"end-to-end CNN": bad if holds else good, "segmented-input CNN": good if holds else bad,
+              "cell-crop CNN, max rule": good if holds else bad, PIPELINE: good if holds else bad}
+    inside = {"end-to-end CNN": bad, "segmented-input CNN": good if holds else bad}
+    x4_fields = pd.DataFrame([{"data": "synthetic fields", "cue": cue, "model": model, "test cue": test, "field": field,
+                               "accuracy": reversed_accuracy[model][field] if test == "reversed" else 1.0}
+                              for cue, reversed_accuracy in (("corner", corner), ("nucleus mark", inside))
+                              for model in reversed_accuracy for test in ("as in training", "absent", "reversed")
                               for field in range(n)])
-    x4 = x4_fields.groupby(["data", "model", "test cue"], sort=False)["accuracy"].mean().reset_index()
-    x4["Grad-CAM mass on the mark"] = x4["model"].map({"end-to-end CNN": 0.3, "segmented-input CNN": 0.0})
-    x4["Grad-CAM peak near the mark"] = x4["model"].map({"end-to-end CNN": 0.6, "segmented-input CNN": 0.0})
-    x4["mark area share"], x4["Grad-CAM fields"] = 0.003, n
+    on_cells = 0.8 if holds else 0.3
+    x4_cams = pd.DataFrame([{"cue": cue, "model": model, "field": field, "mark kept by segmentation": kept,
+                             "Grad-CAM mass on nuclei": (on_cells if model == "segmented-input CNN" else 0.5) - 0.1 + rng.normal(0, .02),
+                             "Grad-CAM mass on cytoplasm": 0.1, "Grad-CAM mass on background": 0.1, "nuclei area share": 0.2,
+                             "Grad-CAM mass on the mark": 0.3 if model == "end-to-end CNN" else 0.0, "mark area share": 0.003,
+                             "Grad-CAM peak near the mark": 0.6 if model == "end-to-end CNN" else 0.0}
+                            for cue, kept in (("corner", 0.0), ("nucleus mark", 0.97))
+                            for model in ("end-to-end CNN", "segmented-input CNN") for field in range(n)])
+    x4 = x4_fields.groupby(["data", "cue", "model", "test cue"], sort=False)["accuracy"].mean().reset_index()
+    means = x4_cams.groupby(["cue", "model"], sort=False).mean(numeric_only=True).drop(columns="field").reset_index()
+    x4 = x4.merge(means.assign(**{"Grad-CAM fields": n}), on=["cue", "model"], how="left").assign(**{"majority baseline": 0.5})
     marked = pd.DataFrame({"shortcut MR-SSIM": 0.5 + rng.normal(0, .05, n) - (0.2 if holds else -0.2),
                            "clean MR-SSIM": 0.5 + rng.normal(0, .05, n)})
     x1 = pd.DataFrame({"data": "synthetic fields", "method": ["gradcam", "hirescam", "random", "centred Gaussian"],
                        "relevance mass": [0.5, 0.45, 0.15, 0.2] if holds else [0.1, 0.12, 0.15, 0.2],
                        "pointing game": [0.9, 0.85, 0.1, 0.3], "n": 30, "evidence": "blast nuclei",
                        "evidence share of the image": 0.15, "classifier accuracy": 0.95,
-                       "classifier accuracy low": 0.9, "classifier accuracy high": 0.99})
-    return x1, x2_rows, x2, x3, x4, x4_fields, marked
+                       "classifier accuracy low": 0.9, "classifier accuracy high": 0.99, "classifier majority baseline": 0.5})
+    x1_images = pd.DataFrame([{"data": "synthetic fields", "model": "Standard_CNN/2", "evidence": "blast nuclei", "method": method,
+                               "image": i, "relevance mass": mass + rng.normal(0, 0.02), "pointing game": float(rng.uniform() < game)}
+                              for method, mass, game in (("gradcam", 0.5 if holds else 0.1, 0.9 if holds else 0.1),
+                                                         ("centred Gaussian", 0.2, 0.3))
+                              for i in range(n)])
+    return x1, x1_images, x2_rows, x2, x3, x4, x4_fields, x4_cams, marked
+
+
+PIPELINE = "paper 2's pipeline (cells, frozen features, LSTM)"
 
 
 def verdicts(holds):
-    x1, x2_rows, x2, x3, x4, x4_fields, marked = tables(holds)
-    x0 = findings.claims_verdicts(x2_rows, x3, x4_fields, marked, n_boot=200, seed=0)
+    x1, x1_images, x2_rows, x2, x3, x4, x4_fields, x4_cams, marked = tables(holds)
+    x0 = findings.claims_verdicts(x1_images, x2_rows, x3, x4_fields, x4_cams, marked, "corner", "nucleus mark", n_boot=200, seed=0)
     return x0, findings.claims_findings(x0, x1, x2, x3, x4)
+
+
+def verdict_of(x0, paper, contains):
+    rows = x0[(x0["paper"] == paper) & x0["test"].str.contains(contains, regex=False)]
+    assert len(rows) == 1, (paper, contains, x0["test"].tolist())
+    return rows["verdict"].iloc[0]
 
 
 def test_claims_verdicts_where_the_claims_hold():
     x0, sentences = verdicts(holds=True)
     assert list(x0.columns) == ["paper", "claim", "test", "effect", "seeds", "value", "value low", "value high", "verdict"]
-    assert x0["verdict"].tolist() == ["holds", "holds", "holds", "does not hold", "holds", "holds"]
+    paper_1 = x0[x0["paper"] == "paper 1"]
+    assert paper_1["verdict"].tolist() == ["holds"] * 5, "three MR-SSIM rows and Grad-CAM's two localisation rows"
+    assert verdict_of(x0, "paper 1", "Grad-CAM's relevance mass on the blast nuclei minus a centred Gaussian") == "holds"
     assert x0.set_index("paper").loc["all three", "seeds"] == 5
-    assert "MR-SSIM would have warned of the shortcut" in sentences[3]
-    assert sentences[-1] == ("X-T0: paper 1 holds; paper 1 holds; paper 1 holds; all three does not hold; "
-                             "paper 3 holds; paper 2 holds.")
-    assert "best gradcam" in sentences[0] and "0.45–0.50" in sentences[0]
+    assert verdict_of(x0, "paper 2", PIPELINE) == "holds", "paper 2's row tests its own pipeline"
+    assert verdict_of(x0, "paper 2", "cell-crop CNN") == "holds"
+    assert verdict_of(x0, "paper 3", "corner, 0% of its pixels kept by the segmentation): accuracy") == "holds"
+    assert verdict_of(x0, "paper 3", "(corner, 0% of its pixels kept by the segmentation): share of Grad-CAM on the cells") == "holds"
+    assert verdict_of(x0, "paper 3", "(nucleus mark, 97% of its pixels kept by the segmentation): accuracy") == "holds"
+    probes = x0[x0["paper"] == "all three (shortcut)"]
+    assert len(probes) == 2 * 6, "each probe (absent, reversed) of each model of each cue"
+    assert verdict_of(x0, "all three (shortcut)", "end-to-end CNN with the corner reversed") == "does not hold"
+    assert "MR-SSIM would have warned of the shortcut" in sentences[-2]
+    assert sentences[-1].startswith("X-T0: paper 1: 5 holds;") and "paper 2: 2 holds" in sentences[-1]
+    assert "best gradcam" in sentences[0] and "0.45–0.50" in sentences[0] and "majority baseline 0.50" in sentences[0]
 
 
 def test_claims_verdicts_where_they_do_not():
     x0, sentences = verdicts(holds=False)
-    assert x0["verdict"].tolist() == ["does not hold", "does not hold", "does not hold", "holds", "does not hold",
-                                      "does not hold"]
-    assert "MR-SSIM would not have warned of the shortcut" in sentences[3]
-    assert "all three holds" in sentences[-1] and "paper 3 does not hold" in sentences[-1]
+    assert x0[x0["paper"] == "paper 1"]["verdict"].tolist() == ["does not hold"] * 5
+    assert verdict_of(x0, "all three", "image-level") == "holds"
+    assert verdict_of(x0, "paper 2", PIPELINE) == "does not hold"
+    assert verdict_of(x0, "paper 3", "(nucleus mark, 97% of its pixels kept by the segmentation): accuracy") == "does not hold"
+    assert verdict_of(x0, "paper 3", "(corner, 0% of its pixels kept by the segmentation): share") == "does not hold"
+    assert "MR-SSIM would not have warned of the shortcut" in sentences[-2]
 
 
-def test_claims_verdicts_add_the_real_row_and_name_missing_keys():
-    x1, x2_rows, x2, x3, x4, x4_fields, marked = tables(True)
-    aria = pd.DataFrame([{"data": "Aria", "model": "m", "test cue": cue, "field": f, "accuracy": float(f % 10 != 0)}
-                         for cue in ("as given", "tint equalised") for f in range(40)])
-    x0 = findings.claims_verdicts(x2_rows, x3, pd.concat([x4_fields, aria]), marked, n_boot=200)
-    assert x0.set_index("paper").loc["all three (Aria)", "verdict"] == "holds"  # no loss at all: surely under 0.05
+def test_claims_verdicts_add_the_real_rows_and_name_missing_keys():
+    x1, x1_images, x2_rows, x2, x3, x4, x4_fields, x4_cams, marked = tables(True)
+    aria = pd.DataFrame([{"data": "Aria", "model": "m", "test cue": cue, "field": f,
+                          "accuracy": float(f % 10 != 0) if cue != "scale bar masked" else float(f % 2)}
+                         for cue in ("as given", "tint equalised", "scale bar masked") for f in range(40)])
+    jtsc = x1_images.assign(data="JTSC", evidence="nucleus (expert mask)")
+    x0 = findings.claims_verdicts(pd.concat([x1_images, jtsc]), x2_rows, x3, pd.concat([x4_fields, aria]), x4_cams, marked,
+                                  "corner", "nucleus mark", n_boot=200)
+    assert verdict_of(x0, "all three (Aria)", "tint equalised") == "holds"  # no loss at all: surely under 0.05
+    assert verdict_of(x0, "all three (Aria)", "scale bar masked") == "does not hold"
+    assert verdict_of(x0, "paper 1", "X-T1 (JTSC, Standard_CNN/2): Grad-CAM's pointing game on the nucleus (expert mask)") == "holds"
     with pytest.raises(KeyError, match="image-level"):
-        findings.claims_verdicts(x2_rows, x3.assign(split="other"), x4_fields, marked, n_boot=50)
+        findings.claims_verdicts(x1_images, x2_rows, x3.assign(split="other"), x4_fields, x4_cams, marked, "corner", "nucleus mark",
+                                 n_boot=50)

@@ -72,4 +72,14 @@ def test_the_tint_sentence_names_the_models_that_read_the_glass():
     assert sentence.startswith("P1-X1:") and "densenet121 lose accuracy" in sentence
     assert "mobilenet_v2 lose" not in sentence and "0.30–0.50" in sentence
     held = run({"densenet121": 0.91, "mobilenet_v2": 0.89}, mr_ssim=0.9, tint=tint[tint["model"] == "mobilenet_v2"])[-1]
-    assert "no model loses accuracy" in held
+    assert "no model loses accuracy" in held and "majority baseline" not in held
+    with_baseline = run({"densenet121": 0.91, "mobilenet_v2": 0.89}, mr_ssim=0.9, tint=tint.assign(**{"majority baseline": 0.5}))[-1]
+    assert "0.900 / 0.880 (-0.020 [-0.080, 0.040]) (majority baseline 0.500);" in with_baseline
+
+
+def test_the_accuracy_sentence_says_the_majority_baseline_where_the_table_has_it():
+    t1 = t1_of({"densenet121": 0.91, "mobilenet_v2": 0.89})
+    t1["majority baseline"] = np.where(t1["metric"] == "accuracy", 0.5, np.nan)
+    sentence = dual_cam_findings(t1, t2_of(0.9), spread_of(14), {}, {}, epochs=1)[0]
+    assert "on 200 test cells (majority baseline 0.50) after 1 epoch(s)" in sentence
+    assert "majority baseline" not in run({"densenet121": 0.91, "mobilenet_v2": 0.89}, mr_ssim=0.9)[0]

@@ -49,7 +49,7 @@ def test_findings_where_the_papers_claims_hold():
     assert _sentence(sentences, "P2-M1").startswith("P2-M1: WBC detector mAP@0.5 0.76 [0.25, 1.00] on 6 test images")
     assert "95.0% of the detected cells" in _sentence(sentences, "P2-M1")
     assert "sensitivity 0.90 [0.74, 0.97], specificity 1.00 [0.89, 1.00] (paper 0.98 / 0.91)" in _sentence(sentences, "P2-T0")
-    assert "sensitivity 0.80–0.93" in _sentence(sentences, "P2-T0")
+    assert "sensitivity 0.80–0.93" in _sentence(sentences, "P2-T0") and "majority baseline" not in _sentence(sentences, "P2-T0")
     assert "excess drop 0.80 [0.70, 0.90]" in _sentence(sentences, "P2-F5")
     assert "hinges on blasts, as the paper says" in _sentence(sentences, "P2-F5")
     assert "0.87 at 8 cells per patient, 0.97 at 32: it grows" in _sentence(sentences, "P2-F6")
@@ -86,3 +86,10 @@ def test_findings_look_rows_up_by_key():
     tables["x1"] = tables["x1"][tables["x1"]["size"] != "all"]
     with pytest.raises(KeyError, match="size"):
         mil_findings(**tables)
+
+
+def test_the_diagnosis_sentence_says_the_majority_baseline_where_the_table_has_it():
+    tables = _tables()
+    tables["t0"]["majority baseline"] = np.where(tables["t0"]["metric"] == "accuracy", 0.5, np.nan)
+    sentence = _sentence(mil_findings(**tables), "P2-T0")
+    assert "60 test patients; accuracy 0.95 [0.86, 0.98] (majority baseline 0.50), sensitivity 0.90" in sentence

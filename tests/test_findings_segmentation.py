@@ -75,3 +75,9 @@ def test_segmentation_findings_read_the_real_profiles_first_tables():
     sentences = segmentation_findings(t2, t5, t7, t8, ta3, attention)
     assert "on 40 images (chance 0.25)" in sentences[1]
     assert sentences[0].startswith("P3-T2, P3-F4: Dice of the U-Net 0.951")
+
+
+def test_the_accuracy_sentence_says_the_majority_baseline_where_the_table_has_it():
+    given = tables(True)
+    given["t5"] = given["t5"].assign(**{"majority baseline": 0.36})
+    assert "on 75 images (chance 0.33, majority baseline 0.360): segmented above raw" in segmentation_findings(**given)[1]

@@ -84,6 +84,12 @@ def test_cam_grid_has_one_row_per_image_and_one_column_per_method():
     assert all(len(ax.images) == 2 for ax in fig.axes if ax.get_title() in maps)  # image + heatmap
     with pytest.raises(ValueError, match="one of each per image"):
         plots.cam_grid(images, maps, ["only one"])
+    seen = [np.zeros((24, 20, 3), np.uint8)] * 3
+    fig = plots.cam_grid(images, maps, ["a", "b", "c"], inputs={"hirescam": seen})
+    drawn = [ax.images[0].get_array() for ax in fig.axes if ax.get_title() == "hirescam"]
+    assert all((np.asarray(d) == 0).all() for d in drawn), "each method's heatmap is drawn on the input given for it"
+    with pytest.raises(ValueError, match="one of each per image"):
+        plots.cam_grid(images, maps, ["a", "b", "c"], inputs={"hirescam": seen[:1]})
 
 
 def test_training_and_fold_curves():

@@ -45,3 +45,14 @@ def test_rows_with_ci():
     assert report.rows_with_ci(table, "value", "model") == "a 0.912 [0.850, 0.950] (paper 0.940); b 0.500 [0.400, 0.600]"
     assert report.rows_with_ci(table.drop(columns="paper"), "value", ["model", "class"], digits=2) == \
         "a all 0.91 [0.85, 0.95]; b hem 0.50 [0.40, 0.60]"
+
+
+def test_this_run_states_the_named_parameters_and_facts():
+    values = {"epochs": 8, "lr": 0.003, "models": ["standard_cnn", "densenet121"], "zoom": 1.0, "tint_test": True,
+              "sizes": {"alexnet": 64}}
+    assert report.this_run(values, ["epochs", "lr", "models", "zoom", "tint_test", "sizes"], test_images=86) == (
+        "This run: epochs 8, lr 0.003, models [standard_cnn, densenet121], zoom 1, tint_test True, sizes {alexnet: 64}; "
+        "test images 86.")
+    assert report.this_run(values, [], test_images=86) == "This run: test images 86."
+    with pytest.raises(KeyError, match="'batch_size'"):
+        report.this_run(values, ["epochs", "batch_size"])

@@ -1,6 +1,7 @@
 """leukutils.shortcuts: cues planted as the generator draws them, tints equalised, corners masked; the
 segment helpers the shortcut tests use (cell masks, nucleus crops) and metrics' threshold search."""
 import numpy as np
+import pytest
 
 from leukutils import metrics, segment, shortcuts
 from leukutils.data.synth import cues
@@ -63,3 +64,26 @@ def test_equalise_tints_moves_every_background_to_the_reference_rows_tint():
     field[15:25, 15:25] = (90, 30, 140)                     # a dark magenta nucleus
     mask = segment.cell_masks([field], margin=3, min_area=20)[0]
     assert mask[20, 20] and mask[13, 20] and not mask[2, 2]  # the nucleus, its margin, not the glass
+
+
+def test_the_nucleus_mark_is_drawn_inside_every_nucleus_and_survives_segmentation():
+    image = np.full((40, 40, 3), 230, np.uint8)
+    nuclei = np.zeros((40, 40), bool)
+    yy, xx = np.ogrid[:40, :40]
+    for y, x in ((10, 10), (28, 26)):
+        nuclei[(yy - y) ** 2 + (xx - x) ** 2 <= 36] = True
+    image[nuclei] = (90, 30, 140)
+    region = shortcuts.nucleus_mark_region(nuclei, radius=2)
+    assert region.sum() == 2 * 13 and not (region & ~nuclei).any() and region[10, 10] and region[28, 26]
+    marked = shortcuts.mark_nuclei(image, nuclei)
+    assert (marked[region] == (190, 0, 110)).all() and (marked[~region] == image[~region]).all()
+    kept = segment.segment_nuclei(marked, min_area=20)
+    assert kept[region].mean() == 1.0, "the handcrafted segmentation keeps the mark as nucleus"
+    classes, images = shortcuts.cued_conditions(np.stack([image, image]), np.array([1, 0]), shortcuts.NUCLEUS_MARK, 1.0,
+                                                nuclei=np.stack([nuclei, nuclei]))
+    assert (images["as in training"][0] == marked).all() and (images["as in training"][1] == image).all()
+    assert (images["reversed"][1] == marked).all() and (images["absent"] == image).all()
+    assert shortcuts.cue_regions(shortcuts.NUCLEUS_MARK, images["absent"], np.stack([nuclei, nuclei])).sum() == 2 * region.sum()
+    assert shortcuts.cue_regions("corner", images["absent"]).shape == (2, 40, 40)
+    with pytest.raises(ValueError, match="nuclei="):
+        shortcuts.cued_conditions(np.stack([image]), np.array([1]), shortcuts.NUCLEUS_MARK, 1.0)
