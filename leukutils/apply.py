@@ -10,17 +10,20 @@ The models come from their model cards (:func:`leukutils.model_cards.load_classi
   (:func:`leukutils.segment.ensemble_masks`), written as 0/255 PNGs.
 * :func:`find_images` / :func:`output_names` — image files of files and folders, and the names of
   what is written for them.
+* :func:`is_grey` / :func:`is_too_small` / :func:`input_warnings` — images a classifier was not made
+  for: without colour, or much smaller than its input.
 
 An image that cannot be read or converted to RGB is a row with ``status`` ``"failed"`` and its
-``reason``; the other images are processed. These are the functions behind ``leukutils predict`` and
-``leukutils segment``.
+``reason``; the other images are processed. :func:`predict_images` still classifies an image that
+:func:`input_warnings` flags, says why in its ``reason`` and issues one :class:`UnsuitedImageWarning`
+with their number and names. These are the functions behind ``leukutils predict`` and ``leukutils segment``.
 """
 from __future__ import annotations
 
 import os
 import warnings
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Callable, Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -37,7 +40,8 @@ from .inference import classify, predict_masks
 from .plots import cam_panel
 from .segment import ensemble_masks, segment_nuclei
 
-__all__ = ["find_images", "output_names", "predict_images", "segment_images"]
+__all__ = ["UnsuitedImageWarning", "find_images", "input_warnings", "is_grey", "is_too_small", "output_names",
+           "predict_images", "segment_images"]
 
 # --------------------------------------------------------------------------------------------------
 # Files
@@ -84,22 +88,29 @@ def output_names(paths: Sequence[Path], suffix: str = ".png") -> list[Path]:
     return [r.with_name(r.name + suffix) if counts[str(n)] > 1 else n for r, n in zip(relative, names)]
 
 
-def _read(path: Path, prepare: Callable[[np.ndarray], np.ndarray] | None = None):
-    """``(image, reason)``: the (H, W, 3) uint8 image (prepared, if asked) or None, and why it failed or
-    was converted ('' when read as it is)."""
+def _read(path: Path):
+    """``(image, reason)``: the (H, W, 3) uint8 image or None, and why it failed or was converted
+    ('' when read as it is)."""
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", ImageModeWarning)
             image = load_image(path)
         converted = [str(w.message) for w in caught if issubclass(w.category, ImageModeWarning)]
-        reason = "converted to RGB" if converted else ""
-        return (prepare(image) if prepare is not None else image), reason
+        return image, "converted to RGB" if converted else ""
     except DatasetError as error:  # the row names the file: the reason says what is wrong with it
         if error.__cause__ is not None:
             return None, f"unreadable or truncated: {error.__cause__}"
         return None, str(error).replace(f"image {path} ", "")
+
+
+def _prepare(image: np.ndarray, transform: Callable[[np.ndarray], np.ndarray]):
+    """``(prepared, tensor, reason)``: the network input as (S, S, 3) uint8 and as a (3, S, S) tensor,
+    or ``None, None`` and why the transform or the conversion could not take ``image``."""
+    try:
+        prepared = transform(image)
+        return prepared, to_tensor(prepared), ""
     except Exception as error:  # a transform that cannot take this image: report it, go on with the rest
-        return None, f"could not be prepared: {type(error).__name__}: {error}"
+        return None, None, f"could not be prepared: {type(error).__name__}: {error}"
 
 
 def _batches(n: int, batch_size: int):
@@ -112,6 +123,104 @@ def _batches(n: int, batch_size: int):
 def _progress(total: int, enabled: bool, desc: str):
     # shown only when the run lasts (delay): a few images print nothing
     return progress_bar(enabled=enabled, total=total, desc=desc, unit="image", delay=2.0)
+
+
+# --------------------------------------------------------------------------------------------------
+# Images a classifier was not made for
+# --------------------------------------------------------------------------------------------------
+
+#: Largest difference between the three channels of a pixel, in grey levels, of an image without colour.
+GREY_TOLERANCE = 2
+#: An image is too small when its shorter side is under this share of the network input's side.
+SMALLEST_SHARE = 0.5
+#: The ``reason`` of an image without colour.
+NO_COLOUR = "no colour (grey levels only)"
+#: Names listed in the :class:`UnsuitedImageWarning` of a run; the others are counted.
+LISTED_NAMES = 20
+
+
+class UnsuitedImageWarning(UserWarning):
+    """Images that were classified although the model was not made for them (:func:`input_warnings`);
+    one warning per :func:`predict_images` call, with their number and names."""
+
+
+def is_grey(image: np.ndarray, tolerance: int = GREY_TOLERANCE) -> bool:
+    """Whether ``image`` has no colour: a grey image, or an RGB one whose three channels agree at
+    every pixel (a grey image converted to RGB, as :func:`leukutils.data.readers.load_image` does).
+
+    Parameters
+    ----------
+    image : (H, W) grey or (H, W, 3) RGB, any integer or float dtype.
+    tolerance : largest difference between the channels of one pixel, in the image's units (grey
+        levels for uint8), that still counts as equal; the default allows for lossy compression.
+        Stained blood cells differ by far more (over 100 grey levels in a sample of the aria-all and
+        BCCD images).
+
+    Returns
+    -------
+    bool, True for an image without colour (also a blank one).
+    """
+    image = np.asarray(image)
+    if image.ndim == 2:
+        return True
+    if image.ndim != 3 or image.shape[2] != 3:
+        raise ValueError(f"is_grey: expected an (H, W) grey or (H, W, 3) RGB image, got shape {image.shape}")
+    if image.size == 0:
+        return True
+    spread = image.max(axis=2).astype(np.float64) - image.min(axis=2)
+    return bool(spread.max() <= tolerance)
+
+
+def is_too_small(image_shape: Sequence[int], input_side: int, share: float = SMALLEST_SHARE) -> bool:
+    """Whether an image is much smaller than a network's input: its shorter side under ``share`` of
+    ``input_side``, so that preprocessing enlarges it more than 1/``share``-fold and the network sees
+    detail the image does not hold.
+
+    Parameters
+    ----------
+    image_shape : the image's shape, (H, W) or (H, W, C), px.
+    input_side : side of the network's (S, S) input, px (a model card's ``image_size``).
+    share : smallest shorter side, as a share of ``input_side`` (default one half).
+
+    Returns
+    -------
+    bool, True when ``min(H, W) < share * input_side``.
+    """
+    if len(image_shape) < 2:
+        raise ValueError(f"is_too_small: expected an image shape (H, W) or (H, W, C), got {tuple(image_shape)}")
+    if input_side < 1:
+        raise ValueError(f"is_too_small: the input side must be ≥ 1 px, got {input_side}")
+    return bool(min(image_shape[:2]) < share * input_side)
+
+
+def input_warnings(image: np.ndarray, input_side: int) -> list[str]:
+    """Why a classifier with (S, S) inputs was not made for ``image``: each reason of :func:`is_grey`
+    (``"no colour (grey levels only)"``) and :func:`is_too_small` (``"too small: shorter side h px,
+    under 50% of the model's S-px input"``) that holds, in that order.
+
+    Parameters
+    ----------
+    image : (H, W, 3) RGB image as read (before preprocessing).
+    input_side : S, side of the network's input, px.
+
+    Returns
+    -------
+    list of str, empty for an image the model was made for.
+    """
+    reasons = []
+    if is_grey(image):
+        reasons.append(NO_COLOUR)
+    if is_too_small(image.shape, input_side):
+        reasons.append(f"too small: shorter side {min(image.shape[:2])} px, under {SMALLEST_SHARE:.0%} of the "
+                       f"model's {input_side}-px input")
+    return reasons
+
+
+def _unsuited_message(paths: Sequence[Path], reasons: dict[int, list[str]], n: int) -> str:
+    named = [f"{paths[i]} ({'; '.join(why)})" for i, why in list(reasons.items())[:LISTED_NAMES]]
+    more = len(reasons) - len(named)
+    return (f"{len(reasons)} of {n} images are not what the model was made for; they were classified, and "
+            f"flagged in the reason column: {', '.join(named)}" + (f", and {more} more" if more else ""))
 
 
 # --------------------------------------------------------------------------------------------------
@@ -140,9 +249,17 @@ def predict_images(model: nn.Module, paths: Sequence[str | os.PathLike], transfo
     Returns
     -------
     DataFrame, one row per path in order: ``path`` (as given), ``status`` (``"ok"`` or ``"failed"``),
-    ``reason`` (why it failed; ``"converted to RGB"`` for grey, RGBA, palette or 16-bit images; else
-    empty), ``predicted`` (class name), ``p_<class>`` per class (float64, rows sum to 1; NaN when
-    failed), and with ``cam`` the ``cam_path`` of each panel written.
+    ``reason`` (why it failed; else ``"converted to RGB"`` for grey, RGBA, palette or 16-bit images,
+    then each reason of :func:`input_warnings`, joined by ``"; "``; else empty), ``predicted`` (class
+    name), ``p_<class>`` per class (float64, rows sum to 1; NaN when failed), and with ``cam`` the
+    ``cam_path`` of each panel written.
+
+    Warns
+    -----
+    UnsuitedImageWarning
+        Once, when :func:`input_warnings` flags any image read (no colour; shorter side under half
+        the side of the network input, i.e. of the transformed image, a card's ``image_size``):
+        their number and names. They are classified (``status`` ``"ok"``) all the same.
     """
     classes = [str(c) for c in classes]
     paths = [Path(p) for p in paths]
@@ -158,21 +275,26 @@ def predict_images(model: nn.Module, paths: Sequence[str | os.PathLike], transfo
     status, reason = ["failed"] * n, [""] * n
     probabilities = np.full((n, len(classes)), np.nan)
     cam_paths = [""] * n
+    unsuited: dict[int, list[str]] = {}
     device = torch.device(device)
     model.to(device).eval()
     with _progress(n, progress, "predict") as bar:
         for chunk in _batches(n, batch_size):
             good, inputs = [], []
             for i in chunk:
-                image, reason[i] = _read(paths[i], transform)
-                if image is not None:
-                    try:
-                        tensor = to_tensor(image)
-                    except ValueError as error:
-                        reason[i] = f"could not be prepared: {error}"
-                        continue
-                    good.append(i)
-                    inputs.append((image, tensor))
+                image, reason[i] = _read(paths[i])
+                if image is None:
+                    continue
+                prepared, tensor, failure = _prepare(image, transform)
+                if prepared is None:
+                    reason[i] = failure
+                    continue
+                why = input_warnings(image, min(prepared.shape[:2]))
+                if why:
+                    unsuited[i] = why
+                    reason[i] = "; ".join(filter(None, [reason[i], *why]))
+                good.append(i)
+                inputs.append((prepared, tensor))
             if good:
                 batch = torch.stack([tensor for _, tensor in inputs])
                 _, batch_probabilities, _ = classify(model, TensorImageDataset(batch, np.zeros(len(good), np.int64)),
@@ -193,6 +315,8 @@ def predict_images(model: nn.Module, paths: Sequence[str | os.PathLike], transfo
         table[f"p_{name}"] = probabilities[:, k]
     if cam is not None:
         table["cam_path"] = cam_paths
+    if unsuited:
+        warnings.warn(_unsuited_message(paths, unsuited, n), UnsuitedImageWarning, stacklevel=2)
     return table
 
 

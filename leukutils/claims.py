@@ -22,7 +22,7 @@ import torch
 from scipy import ndimage
 from torch import nn
 
-from . import config, explain, inference, localisation, metrics, patients, segment, shortcuts, train
+from . import config, explain, inference, localisation, metrics, patients, preprocess, segment, shortcuts, train
 from .data import splits
 from .data.bags import augment_cells, blank_image
 from .data.torch_datasets import TensorImageDataset, resize_image, resize_mask, to_tensor
@@ -485,13 +485,50 @@ def mr_ssim_of_models(models: Mapping[str, nn.Module], images: np.ndarray) -> pd
 # --------------------------------------------------------------------------------------------------
 # Real fields: background tint and scale bar (X-T4, Aria)
 # --------------------------------------------------------------------------------------------------
+def probe_table(correct: Mapping[tuple[str, str], np.ndarray], labels: np.ndarray, *, n_boot: int = 1000,
+                seed: int = 0) -> pd.DataFrame:
+    """Accuracy of each model under each shortcut probe (:data:`leukutils.shortcuts.PROBES`), beside the
+    same model's accuracy on the fields as given.
+
+    Parameters
+    ----------
+    correct : ``{(model, probe): (n,) bool}``, each test field classified correctly or not; every model
+        has an ``"as given"`` entry, and all arrays hold the same fields in the same order.
+    labels : (n,) the test fields' classes (for the majority baseline).
+
+    Returns
+    -------
+    One row per (model, probe): ``model``, ``test cue``, ``accuracy`` with its bootstrap interval,
+    ``accuracy minus as given`` with its paired interval over the fields, ``n``, ``majority baseline``.
+    """
+    ci = dict(n_boot=n_boot, seed=seed)
+    return pd.DataFrame([{"model": model, "test cue": probe,
+                          **dict(zip(["accuracy", "accuracy low", "accuracy high"], metrics.mean_ci(ok, **ci))),
+                          **dict(zip(["accuracy minus as given", *metrics.interval_columns("accuracy minus as given")],
+                                     metrics.paired_difference_ci(ok, correct[model, "as given"], **ci))),
+                          "n": len(ok), "majority baseline": metrics.majority_baseline(labels)}
+                         for (model, probe), ok in correct.items()])
+
+
+def cam_masses(maps: np.ndarray, cells: np.ndarray, mark: np.ndarray) -> dict[str, float]:
+    """Where a model's CAMs lie on smear fields: the mean share of each map ((n, h, w)) on the cells
+    ((n, h, w) bool) and on the corner mark's region ((h, w) bool), beside the share of the area each
+    covers (a map spread evenly would put that much on it)."""
+    mark = np.broadcast_to(mark, cells.shape)
+    return {"Grad-CAM mass on cells": float(np.nanmean(localisation.relevance_mass(maps, cells))),
+            "cell area share": float(cells.mean()),
+            "Grad-CAM mass on the scale-bar corner": float(np.nanmean(localisation.relevance_mass(maps, mark))),
+            "mark area share": float(mark[0].mean())}
+
+
 def tint_and_scale_bar(fields: np.ndarray, labels: np.ndarray, rows: tuple[np.ndarray, np.ndarray, np.ndarray],
-                       fit: StandardCNNRecipe, *, cell_margin: int, corner: tuple[int, int], size: int,
-                       epochs: int, device: torch.device | str = "cpu", n_boot: int = 1000, seed: int = 0
+                       fit: StandardCNNRecipe, *, cell_margin: int, size: int, epochs: int,
+                       device: torch.device | str = "cpu", n_boot: int = 1000, seed: int = 0
                        ) -> tuple[pd.DataFrame, pd.DataFrame, np.ndarray]:
-    """A classifier of real fields trained as given, tested as given, with the background tint equalised
-    across classes (:func:`leukutils.shortcuts.equalise_tints`, the training fields' median tint), with the
-    scale-bar corner filled with the background colour (:func:`leukutils.shortcuts.mask_corner`), and both.
+    """A classifier of real fields trained as given, tested under the four shortcut probes
+    (:func:`leukutils.shortcuts.shortcut_probes`): as given, the background tint equalised across classes
+    (to the training fields' median tint), the corner mark that the training fields carry
+    (:func:`leukutils.shortcuts.mark_region`) inpainted, and both.
 
     Parameters
     ----------
@@ -500,51 +537,60 @@ def tint_and_scale_bar(fields: np.ndarray, labels: np.ndarray, rows: tuple[np.nd
     fit : the recipe of the classifier, trained ``epochs`` on the fields resized to ``size`` px.
     cell_margin : px at full size by which the handcrafted nuclei are dilated to cover their cells
         (:func:`leukutils.segment.cell_masks`); the rest is the background.
-    corner : (height, width) px at full size of the bottom-right corner that holds the scale bar.
 
     Returns
     -------
-    The table (one row per test condition: ``accuracy`` with its bootstrap interval, ``accuracy minus as
-    given`` with its paired interval, ``n`` test fields; the Grad-CAM masses on the cells and the corner
-    with their area shares), the per-field table (:func:`per_field_table`) and the (n, 3) background
-    colour of each field.
+    The table (:func:`probe_table`, with ``data`` and the Grad-CAM masses of :func:`cam_masses` on the
+    fields as given), the per-field table (:func:`per_field_table`) and the (n, 3) background colour of
+    each field.
     """
     train_rows, val_rows, test_rows = rows
     cells = segment.cell_masks(fields, cell_margin)
-    equalised, tints, reference = shortcuts.equalise_tints(fields, cells, reference_rows=train_rows)
-    variants = {"as given": fields, "tint equalised": equalised,
-                "scale bar masked": np.stack([shortcuts.mask_corner(i, corner, c) for i, c in zip(fields, tints)]),
-                "tint equalised, scale bar masked": np.stack([shortcuts.mask_corner(i, corner, reference) for i in equalised])}
-    inputs = {name: np.stack([resize_image(i, size) for i in images]) for name, images in variants.items()}
+    region = shortcuts.mark_region(fields[train_rows])
+    probes, tints = shortcuts.shortcut_probes(fields, cells, region, reference_rows=train_rows)
+    inputs = {name: np.stack([resize_image(i, size) for i in images]) for name, images in probes.items()}
     model = fit(inputs["as given"], labels, train_rows, val_rows, epochs=epochs)
-    correct = {name: correct_predictions(model, images[test_rows], labels[test_rows], device) for name, images in inputs.items()}
+    name = "Standard_CNN/2 (Benign vs ALL)"
+    correct = {(name, probe): correct_predictions(model, images[test_rows], labels[test_rows], device)
+               for probe, images in inputs.items()}
     maps = explain.cam_heatmaps(model, image_batch(inputs["as given"][test_rows]), method="gradcam")
     cells_small = np.stack([resize_mask(m, size) for m in cells[test_rows]])
-    corner_small = np.broadcast_to(resize_mask(shortcuts.corner_region(fields.shape[1:3], corner), size), cells_small.shape)
-    ci = dict(n_boot=n_boot, seed=seed)
-    table = pd.DataFrame([{"data": "Aria", "model": "Standard_CNN/2 (Benign vs ALL)", "test cue": name,
-                           **dict(zip(["accuracy", "accuracy low", "accuracy high"], metrics.mean_ci(ok, **ci))),
-                           **dict(zip(["accuracy minus as given", *metrics.interval_columns("accuracy minus as given")],
-                                      metrics.paired_difference_ci(ok, correct["as given"], **ci))),
-                           "n": len(ok), "majority baseline": metrics.majority_baseline(labels[test_rows])}
-                          for name, ok in correct.items()])
-    table["Grad-CAM mass on cells"] = np.nanmean(localisation.relevance_mass(maps, cells_small))
-    table["cell area share"] = cells_small.mean()
-    table["Grad-CAM mass on the scale-bar corner"] = np.nanmean(localisation.relevance_mass(maps, corner_small))
-    table["mark area share"], table["seeds"] = corner_small[0].mean(), 1
-    fields_table = per_field_table({("Standard_CNN/2 (Benign vs ALL)", name): ok for name, ok in correct.items()},
-                                   np.ones(len(test_rows), bool), test_rows, data="Aria")
+    mark = (resize_mask(preprocess.region_mask(fields.shape[1:3], region), size) if region is not None
+            else np.zeros((size, size), bool))
+    table = probe_table(correct, labels[test_rows], n_boot=n_boot, seed=seed)
+    table = table.assign(**cam_masses(maps, cells_small, mark), seeds=1)
+    table.insert(0, "data", "Aria")
+    fields_table = per_field_table({key: ok for key, ok in correct.items()}, np.ones(len(test_rows), bool), test_rows,
+                                   data="Aria")
     return table, fields_table, tints
 
 
 # --------------------------------------------------------------------------------------------------
 # Verdicts
 # --------------------------------------------------------------------------------------------------
-def verdict(low: float, high: float, holds_if_above: float = 0.0, claim_direction: int = 1) -> str:
+#: The verdict of a test that rests on a model whose accuracy interval reaches its majority baseline.
+NOT_LEARNED = "cannot be told here: the model did not learn"
+
+
+def learned(accuracy_low: float, baseline: float) -> bool:
+    """Whether a model learned: the low end of its accuracy interval lies above its majority baseline (the
+    accuracy of always predicting the test set's largest class, :func:`leukutils.metrics.majority_baseline`).
+
+    False when ``accuracy_low`` ≤ ``baseline``; True otherwise, also when either is NaN (nothing to compare
+    them by: a verdict then stands as its own interval gives it).
+    """
+    return not float(accuracy_low) <= float(baseline)
+
+
+def verdict(low: float, high: float, holds_if_above: float = 0.0, claim_direction: int = 1,
+            model_learned: bool = True) -> str:
     """``holds`` / ``does not hold`` / ``cannot be told here`` from an interval [low, high] of an effect
     whose sign decides a claim: the claim holds when the effect lies wholly above ``holds_if_above``
     (``claim_direction`` 1) or wholly below it (-1), does not hold when wholly on the other side, and
-    cannot be told when the interval spans it (or is NaN)."""
+    cannot be told when the interval spans it (or is NaN). :data:`NOT_LEARNED` whatever the interval when
+    the effect rests on a model that did not learn (``model_learned`` False, from :func:`learned`)."""
+    if not model_learned:
+        return NOT_LEARNED
     if not (np.isfinite(low) and np.isfinite(high)):
         return "cannot be told here"
     above, below = low > holds_if_above, high < holds_if_above
@@ -559,4 +605,4 @@ __all__ = ["SANITY_COLUMNS", "image_batch", "StandardCNNRecipe", "class_probabil
            "correct_predictions", "localisation_table", "cascading_stages", "cascading_randomisation",
            "sanity_check_rows", "split_leakage_runs", "crop_field_scores", "fit_crop_model", "per_field_table",
            "crop_is_marked", "PatientPipeline", "fit_patient_pipeline",
-           "per_image_localisation", "COMPARTMENTS", "cam_compartments", "CueRun", "cue_run", "cue_table", "cue_panels", "mr_ssim_of_models", "tint_and_scale_bar", "verdict"]
+           "per_image_localisation", "COMPARTMENTS", "cam_compartments", "CueRun", "cue_run", "cue_table", "cue_panels", "mr_ssim_of_models", "probe_table", "cam_masses", "tint_and_scale_bar", "NOT_LEARNED", "learned", "verdict"]

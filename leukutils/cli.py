@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import warnings
 from pathlib import Path
 
 from . import apply, config, grid, model_cards, parameters, run
@@ -132,19 +133,34 @@ def _failed_status(table, what: str) -> int:
     return SOME_FAILED_STATUS if len(failed) else 0
 
 
+def _show_warnings(caught: list[warnings.WarningMessage]) -> None:
+    """Print the warnings caught while predicting on stderr: the images the model was not made for
+    (:class:`leukutils.apply.UnsuitedImageWarning`) as one ``warning:`` line, any other as Python shows it."""
+    for warning in caught:
+        if issubclass(warning.category, apply.UnsuitedImageWarning):
+            print(f"warning: {warning.message}", file=sys.stderr)
+        else:
+            warnings.showwarning(warning.message, warning.category, warning.filename, warning.lineno)
+
+
 def _predict(args: argparse.Namespace) -> int:
+    caught: list[warnings.WarningMessage] = []
     try:
         device = config.choose_device(args.device)
         if args.cam and not args.cam_dir:
             raise ValueError("--cam needs --cam-dir, the folder of its images")
         model, card, transform = model_cards.load_classifier(args.model)
         paths = apply.find_images(args.images)
-        table = apply.predict_images(model, paths, transform, card["classes"], device=device,
-                                     batch_size=args.batch_size, cam=args.cam, cam_dir=args.cam_dir,
-                                     progress=not args.quiet)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", apply.UnsuitedImageWarning)
+            table = apply.predict_images(model, paths, transform, card["classes"], device=device,
+                                         batch_size=args.batch_size, cam=args.cam, cam_dir=args.cam_dir,
+                                         progress=not args.quiet)
     except (model_cards.ModelCardError, FileNotFoundError, ValueError, KeyError, RuntimeError) as error:
+        _show_warnings(caught)
         print(f"error: {error}", file=sys.stderr)
         return 2
+    _show_warnings(caught)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     table.to_csv(args.out, index=False, lineterminator="\n")
     print(f"{args.out}: {int((table['status'] == 'ok').sum())} of {len(table)} images classified"
@@ -231,11 +247,15 @@ def build_parser() -> argparse.ArgumentParser:
     pre = sub.add_parser("predict", help="apply a saved classifier (.pt with its JSON card) to image files",
                          description="Class probabilities of image files (or folders, searched recursively) by a "
                          "classifier saved with its model card (notebook 01's models/01_<name>_<key>.pt and .json); "
-                         "the card's preprocessing is applied. " + failed)
+                         "the card's preprocessing is applied. " + failed + " Images the model was not made for "
+                         "(no colour: grey, or RGB with equal channels; shorter side under half the card's "
+                         "image_size) are classified all the same, flagged in the reason column and named in "
+                         "one warning on stderr.")
     pre.add_argument("model", help="the .pt state dict; its card <name>.json lies beside it")
     pre.add_argument("images", nargs="+", help="image files and folders")
     pre.add_argument("--out", default="predictions.csv",
-                     help="CSV: path, status, reason, predicted, p_<class> per class (default predictions.csv)")
+                     help="CSV: path, status, reason (why it failed or is flagged), predicted, p_<class> per "
+                     "class (default predictions.csv)")
     pre.add_argument("--cam", choices=("gradcam", "gradcam++", "hirescam", "xgradcam", "scorecam", "fast_scorecam"),
                      help="also draw this CAM of the predicted class for each image")
     pre.add_argument("--cam-dir", help="folder of the CAM panels, one <image name>.png per image")

@@ -4,7 +4,8 @@
   (:func:`leukutils.data.splits.kfold_split`, checked by :func:`check_folds`);
 * :func:`kfold_segmentation` — every image segmented by the U-Net that did not train on it;
 * :func:`kfold_classifier` — one classifier per fold, the fold with the best validation accuracy kept
-  (:class:`BestFold`);
+  (:class:`BestFold`); :func:`kfold_variants` the same for each ResNet-50 variant that
+  :func:`chosen_variants` picks;
 
 The fold winners are scored on the held-out test images by :mod:`leukutils.segmented_classifiers`.
 
@@ -27,11 +28,11 @@ from torch.utils.data import Dataset
 from .data.splits import kfold_split
 from .inference import predict_masks
 from .model_cards import save_model, unet_card
-from .models.classifiers import build_classifier
+from .models.classifiers import build_classifier, paper3_variants
 from .train import fit_classifier, train_unet
 
 __all__ = ["cross_validate", "check_folds", "KFoldSegmentation", "kfold_segmentation", "BestFold",
-           "kfold_classifier", "kfold_variants"]
+           "kfold_classifier", "chosen_variants", "kfold_variants"]
 
 
 # --------------------------------------------------------------------------------------------------
@@ -196,11 +197,42 @@ def kfold_classifier(folds: Sequence[tuple[np.ndarray, np.ndarray]], images: Cal
     return BestFold(fits[best][0].eval(), best, accuracies[best], accuracies, kind)
 
 
+def chosen_variants(names: Sequence[str], parameter: str = "variants") -> list[tuple[str, str, str, str]]:
+    """The ResNet-50 variants of :func:`leukutils.models.classifiers.paper3_variants` named in ``names``,
+    in Table 5's order; all eight when ``names`` is empty.
+
+    Parameters
+    ----------
+    names : variant names as in Table 5 (``"Segmented Mish Medium"``, ``"NoSegmented Mish Medium"``);
+        an empty list for all eight.
+    parameter : the name of the notebook parameter ``names`` came from, said in the errors.
+
+    Returns
+    -------
+    list of ``(name, input kind, head, activation)``. Raises ``ValueError`` naming ``parameter`` and
+    the valid names when a name is not a variant, and when no segmented variant comes with its raw twin
+    (the same activation and head on raw images), which every segmented-against-raw comparison needs.
+    """
+    every = paper3_variants()
+    valid = [name for name, *_ in every]
+    unknown = [name for name in names if name not in valid]
+    if unknown:
+        raise ValueError(f"{parameter} names {', '.join(map(repr, unknown))}, which is none of the variants "
+                         f"{valid}; give some of these, or [] for all eight")
+    chosen = [variant for variant in every if not names or variant[0] in names]
+    segmented, raw = ({(head, activation) for _, k, head, activation in chosen if k == kind} for kind in ("segmented", "raw"))
+    if not segmented & raw:
+        raise ValueError(f"{parameter} = {list(names)} holds no segmented variant together with its raw twin (e.g. "
+                         "'Segmented Mish Medium' and 'NoSegmented Mish Medium'), which the segmented-against-raw "
+                         "comparison needs")
+    return chosen
+
+
 def kfold_variants(variants: Sequence[tuple[str, str, str, str]], folds, images: Callable[..., Dataset], indices: np.ndarray,
                    transforms: tuple[Callable, Callable], n_classes: int, weights: str | None = None, *,
                    seed: int = 0, max_folds: int | None = None, **fit_kw) -> dict[str, BestFold]:
-    """:func:`kfold_classifier` of every ResNet-50 variant of
-    :func:`leukutils.models.classifiers.paper3_variants` (``(name, input kind, head, activation)``), in
+    """:func:`kfold_classifier` of each ResNet-50 variant given (``(name, input kind, head, activation)`` as
+    :func:`leukutils.models.classifiers.paper3_variants` and :func:`chosen_variants` give them), in
     order: variant name → its :class:`BestFold`. Mish variants use Mish in the backbone too.
     ``weights``: ``"imagenet"``, a checkpoint, or None (random)."""
     trained = {}
@@ -210,7 +242,3 @@ def kfold_variants(variants: Sequence[tuple[str, str, str, str]], folds, images:
         trained[name] = kfold_classifier(folds, images, indices, kind, transforms, architecture, seed=seed,
                                          max_folds=max_folds, **fit_kw)
     return trained
-
-
-
-

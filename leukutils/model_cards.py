@@ -24,7 +24,7 @@ from torch import nn
 from .models.classifiers import build_classifier
 from .models.unet import build_unet
 from .models.weights import load_checkpoint, save_checkpoint
-from .preprocess import paper1_transform
+from .preprocess import chain, mark_removal, paper1_transform, region_mask
 from .report import atomic_write_bytes
 
 __all__ = ["ModelCardError", "model_card", "unet_card", "save_model", "read_card", "card_transform",
@@ -122,7 +122,10 @@ def card_transform(card: dict, where: str = "model card") -> Callable[[np.ndarra
 
     Paper 1's cards (notebook 01) hold ``resize``, ``zoom`` and ``image_size`` among their
     ``parameters`` (or at their top level): :func:`leukutils.preprocess.paper1_transform`. Any key
-    missing is a :class:`ModelCardError` naming them and ``where`` (e.g. the card's path).
+    missing is a :class:`ModelCardError` naming them and ``where`` (e.g. the card's path). A card with a
+    ``mark_region`` (the corner mark its training images carried, :func:`leukutils.shortcuts.mark_region`)
+    first inpaints that region (:func:`leukutils.preprocess.mark_removal`), as training did, so that
+    ``leukutils predict`` removes a scale bar from a user's images too.
     """
     values = {**card, **(card.get("parameters") or {})}
     missing = [key for key in PAPER1_KEYS if values.get(key) is None]
@@ -130,10 +133,19 @@ def card_transform(card: dict, where: str = "model card") -> Callable[[np.ndarra
         raise ModelCardError(f"{where} does not say how images were prepared: missing {', '.join(missing)} "
                              f"(paper 1's preprocessing needs {', '.join(PAPER1_KEYS)} in the card's 'parameters')")
     try:
-        return paper1_transform(int(values["resize"]), float(values["zoom"]), int(values["image_size"]))
+        transform = paper1_transform(int(values["resize"]), float(values["zoom"]), int(values["image_size"]))
     except (TypeError, ValueError) as error:
         raise ModelCardError(f"{where}: resize, zoom and image_size must be numbers, got "
                              f"{[values[k] for k in PAPER1_KEYS]} ({error})") from error
+    region = values.get("mark_region")
+    if region is None:
+        return transform
+    try:
+        region_mask((8, 8), region)  # checks the four fractions
+    except (TypeError, ValueError) as error:
+        raise ModelCardError(f"{where}: mark_region must be (top, left, bottom, right) fractions of the image, "
+                             f"got {region!r} ({error})") from error
+    return chain(mark_removal(region), transform)
 
 
 def _load_weights(model: nn.Module, checkpoint: Path, card_path: Path, described: str) -> nn.Module:

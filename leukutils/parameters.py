@@ -345,7 +345,7 @@ RANGES: dict[str, Range] = {
     "seed": AT_LEAST_ZERO, "threads": AT_LEAST_ZERO,
     # 00_data
     "examples_per_class": POSITIVE, "side_by_side": POSITIVE, "realism_images": POSITIVE, "recovery_images": POSITIVE,
-    "cnmc_subjects": POSITIVE, "cnmc_cells": POSITIVE,
+    "mark_images": AT_LEAST_ZERO, "cnmc_subjects": POSITIVE, "cnmc_cells": POSITIVE,
     # 01_dual_cam
     "max_per_class": AT_LEAST_ZERO, "n_subjects": POSITIVE, "cells_per_subject": POSITIVE, "synthetic_size": POSITIVE,
     "synthetic_difficulty": SHARE, "resize": POSITIVE, "zoom": Range(0, 1, above=True), "image_size": POSITIVE,
@@ -378,7 +378,7 @@ RANGES: dict[str, Range] = {
     "leak_size": POSITIVE, "leak_stain_shift": AT_LEAST_ZERO, "leak_difficulty": SHARE, "leak_epochs": POSITIVE,
     "leak_seeds": AT_LEAST_ZERO, "cue_rate": SHARE, "min_nucleus_area": AT_LEAST_ZERO, "jtsc_size": POSITIVE,
     "jtsc_epochs": POSITIVE, "min_class_images": AT_LEAST_ZERO, "aria_size": POSITIVE, "aria_epochs": POSITIVE,
-    "aria_cell_margin": AT_LEAST_ZERO, "aria_corner": POSITIVE, "lstm_series": POSITIVE, "lstm_epochs": POSITIVE,
+    "aria_cell_margin": AT_LEAST_ZERO, "lstm_series": POSITIVE, "lstm_epochs": POSITIVE,
 }
 
 

@@ -31,7 +31,7 @@ from .metrics import mask_scores
 
 __all__ = ["tile_grid", "contour_overlay", "contour_strip", "overlay", "cam_panel", "cam_grid", "training_curves",
            "fold_curves", "confusion_matrix", "removal_recall", "accuracy_vs_cells", "series_length_curve",
-           "order_sensitivity", "segmentation_examples", "logit_clusters"]
+           "order_sensitivity", "segmentation_examples", "logit_clusters", "corner_marks", "interval_panels"]
 
 
 def _pyplot():
@@ -327,6 +327,38 @@ def interval_panels(table: pd.DataFrame, label: str, columns: Sequence[str], ref
 # --------------------------------------------------------------------------------------------------
 # other figures
 # --------------------------------------------------------------------------------------------------
+def corner_marks(table: pd.DataFrame, title: str | None = None):
+    """How often each class's images carry a mark in each corner, and of which colour (D-F4): one panel
+    per set, classes along x, for each corner the share of images with a dark and with a red mark
+    (stacked bars may exceed the share with a mark when a corner holds both).
+
+    ``table``: :func:`leukutils.shortcuts.corner_mark_table` rows with a ``set`` column. Returns a Figure.
+    """
+    plt = _pyplot()
+    sets = list(dict.fromkeys(table["set"]))
+    corners = list(dict.fromkeys(table["corner"]))
+    fig, axes = plt.subplots(1, len(sets), figsize=(0.8 + 3.2 * len(sets), 3.2), sharey=True, squeeze=False)
+    width = 0.8 / len(corners)
+    for ax, name in zip(axes[0], sets):
+        rows = table[table["set"] == name]
+        classes = list(dict.fromkeys(rows["class"]))
+        for k, corner in enumerate(corners):
+            part = rows[rows["corner"] == corner].set_index("class").loc[classes]
+            x = np.arange(len(classes)) + (k - (len(corners) - 1) / 2) * width
+            colour = colormaps["viridis"](k / max(1, len(corners) - 1))
+            ax.bar(x, part["dark mark"], width, color=colour, label=f"{corner}, dark")
+            ax.bar(x, part["red mark"], width, bottom=part["dark mark"], color=colour, hatch="///", edgecolor="tab:red",
+                   label=f"{corner}, red")
+        ax.set_xticks(np.arange(len(classes)), classes, rotation=30, fontsize=8)
+        ax.set_title(name, fontsize=9)
+        ax.set_ylim(0, 1.05)
+    axes[0][0].set_ylabel("share of the class's images")
+    axes[0][-1].legend(fontsize=6, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    fig.suptitle(title or "Marks in the corners of each class's images", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
 def confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray, class_names: Sequence[str], title: str | None = None):
     """Confusion matrix of class indices as a labelled grid of counts (P1-F5).
 

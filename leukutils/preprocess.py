@@ -6,7 +6,7 @@ All functions take (H, W, 3) uint8 RGB arrays and return arrays of the same dtyp
 from __future__ import annotations
 
 import functools
-from typing import Callable
+from typing import Callable, Sequence
 
 import cv2
 import numpy as np
@@ -176,6 +176,48 @@ def _chained(steps, image: np.ndarray) -> np.ndarray:
     for step in steps:
         image = step(image)
     return image
+
+
+def region_mask(shape: tuple[int, int], region: Sequence[float]) -> np.ndarray:
+    """(H, W) bool: the rectangle ``region`` = (top, left, bottom, right), given as fractions of the height
+    and width (so that one region fits an image at any size), of an image of ``shape`` = (H, W)."""
+    top, left, bottom, right = (float(v) for v in region)
+    if not (0 <= top < bottom <= 1 and 0 <= left < right <= 1):
+        raise ValueError(f"region must be (top, left, bottom, right) fractions with 0 ≤ top < bottom ≤ 1 and "
+                         f"0 ≤ left < right ≤ 1, got {tuple(region)}")
+    h, w = shape
+    mask = np.zeros((h, w), bool)
+    mask[int(np.floor(top * h)):int(np.ceil(bottom * h)), int(np.floor(left * w)):int(np.ceil(right * w))] = True
+    return mask
+
+
+def inpaint_region(image: np.ndarray, region: Sequence[float] | None, radius: int = 3) -> np.ndarray:
+    """``image`` with the rectangle ``region`` (fractions, :func:`region_mask`) filled in from its
+    surroundings by OpenCV's Telea inpainting: removes a mark such as a scale bar while continuing the
+    smear's colours and edges into it, rather than painting a flat patch a model could learn.
+
+    ``image``: (H, W, 3) uint8 RGB; ``radius``: px around each filled pixel that inpainting draws on.
+    ``region`` None returns the image unchanged. Returns (H, W, 3) uint8.
+    """
+    image = _check_rgb_uint8(image, "inpaint_region")
+    if region is None:
+        return image
+    mask = region_mask(image.shape[:2], region).astype(np.uint8)
+    return cv2.inpaint(np.ascontiguousarray(image), mask, radius, cv2.INPAINT_TELEA)
+
+
+def mark_removal(region: Sequence[float] | None):
+    """The picklable callable ``image → inpaint_region(image, region)`` (a first step for
+    :func:`chain`, in training, testing and ``leukutils predict``)."""
+    return functools.partial(inpaint_region, region=None if region is None else tuple(float(v) for v in region))
+
+
+def transform_mask(transform: Callable[[np.ndarray], np.ndarray], mask: np.ndarray) -> np.ndarray:
+    """An (H, W) bool ``mask`` carried through an image ``transform`` ((H, W, 3) uint8 → (h, w, 3) uint8,
+    e.g. :func:`paper1_transform`) as a white-on-black image, so that it lies where the transform puts the
+    pixels it covers. Returns (h, w) bool."""
+    white = np.repeat(np.asarray(mask, bool)[:, :, None], 3, axis=2).astype(np.uint8) * 255
+    return transform(white)[..., 0] > 127
 
 
 def robustness_corruption(seed: int | None = 0):

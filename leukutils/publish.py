@@ -246,6 +246,39 @@ def _recorded_baseline(row: pd.Series, column: str = BASELINE) -> str | None:
     return f"{row[column]:.3f}" if column in row and pd.notna(row[column]) else None
 
 
+def _baseline_value(row: pd.Series, column: str = BASELINE) -> float | None:
+    """A row's own majority baseline; None when the table does not record it."""
+    return float(row[column]) if column in row and pd.notna(row[column]) else None
+
+
+# Models that did not learn ---------------------------------------------------------------------------
+#: What SUMMARY says beside an accuracy whose interval reaches its majority baseline, in the words of
+#: :data:`leukutils.claims.NOT_LEARNED` (the verdicts of ``X-T0`` carry that string whole).
+DID_NOT_LEARN = "the model did not learn"
+
+
+def learned(accuracy_low: float, baseline: float | None) -> bool:
+    """:func:`leukutils.claims.learned` on published numbers (this module publishes without importing the
+    modelling code): False when the low end of an accuracy interval reaches the majority baseline
+    (``accuracy_low`` ≤ ``baseline``); True otherwise, also when either is missing (None or NaN)."""
+    return baseline is None or not float(accuracy_low) <= float(baseline)
+
+
+def _low(row: pd.Series, column: str, also: tuple[tuple[str, str], ...] = ()) -> float:
+    """The low end of ``row[column]``'s interval, whichever naming the table uses (:func:`_estimate`); NaN
+    when it has none."""
+    for low, high in (*INTERVAL_NAMES, *also):
+        if low.format(column) in row and high.format(column) in row:
+            return float(row[low.format(column)])
+    return float("nan")
+
+
+def _learned_note(row: pd.Series, column: str, baseline: float | None, also: tuple[tuple[str, str], ...] = ()) -> str:
+    """`` (the model did not learn)`` where the interval of the accuracy ``row[column]`` reaches ``baseline``
+    (:func:`learned`), else ``""``: said beside the accuracy and beside what rests on the model."""
+    return "" if learned(_low(row, column, also), baseline) else f" ({DID_NOT_LEARN})"
+
+
 def _binary_metrics_baseline(table: pd.DataFrame, value: str) -> float | None:
     """The majority baseline of the one test set that every model of a long table of binary metrics
     (``model``, ``metric``, ``value``, ``n``: accuracy, precision, recall) was tested on, from the counts
@@ -327,12 +360,12 @@ def _aria_accuracy(results: Path) -> list[Block]:
     derived, notes = _binary_metrics_baseline(t, value), []
     rows = []
     for _, r in t[t["metric"] == "accuracy"].iterrows():
-        baseline = _recorded_baseline(r)
+        baseline, level = _recorded_baseline(r), _baseline_value(r)
         if baseline is None:
-            baseline = _derived(derived)
+            baseline, level = _derived(derived), derived
             notes = [_derived_note("the accuracy, precision and recall of its models, all tested on the same images")] if derived is not None else []
-        rows.append([f"Aria accuracy, {r['model']} ({_count(r, 'n', 'n_test')} test images)", _estimate(r, value), baseline,
-                     _paper(r["paper"], 2, " (C-NMC)")])
+        rows.append([f"Aria accuracy, {r['model']} ({_count(r, 'n', 'n_test')} test images)",
+                     _estimate(r, value) + _learned_note(r, value, level), baseline, _paper(r["paper"], 2, " (C-NMC)")])
     return [Block(["result", "this run", BASELINE, "paper"], rows, notes=notes)]
 
 
@@ -369,11 +402,30 @@ def _colour_augmentation(card: Mapping[str, Any] | None) -> str:
     return f"`colour_augment` = {strength}: " + ("random colour casts" if float(strength) > 0 else "none")
 
 
+def _probe_rows(probes: pd.DataFrame, notebook: str) -> list[list[str]]:
+    """SUMMARY rows of a shortcut-probe table (``P1-X1``, ``X-T4``'s Aria half: ``model``, ``test cue``,
+    ``accuracy``, ``accuracy minus as given``): each model's accuracy under each probe and its change
+    from the fields as given, a model whose accuracy as given reaches its baseline said not to have
+    learned (beside that accuracy and beside its differences)."""
+    given = {r["model"]: _learned_note(r, "accuracy", _baseline_value(r)) for _, r in probes[probes["test cue"] == "as given"].iterrows()}
+    rows = []
+    for _, r in probes.iterrows():
+        note = given.get(r["model"], "")
+        accuracy, difference = _cell(r, "accuracy"), "—"
+        if r["test cue"] == "as given":
+            accuracy += note
+        else:
+            difference = _cell(r, "accuracy minus as given", also=(("minus low", "minus high"),)) + note
+        rows.append([f"{notebook}, {r['test cue']}", r["model"], accuracy, difference, _recorded_baseline(r) or NOT_RECORDED])
+    return rows
+
+
 def _tint_tests(results: Path) -> list[Block]:
     """Notebook 01's tint test (``P1-X1``) beside notebook 04's Aria half of ``X-T4``: first the parameters
     in which their training differs, from the provenance cards (01's colour augmentation, models, input
     size and epochs; 04's Standard_CNN, trained on the fields as given without colour augmentation), then
-    both tests' accuracies with their majority baselines."""
+    both tests' accuracies with their majority baselines, each model whose accuracy as given reaches its
+    baseline said not to have learned (beside that accuracy and beside its differences)."""
     p1x1, x4 = _table(results, "P1-X1"), _table(results, "X-T4")
     aria = x4[x4["data"] == "Aria"] if x4 is not None and "data" in x4 else pd.DataFrame()
     if p1x1 is None and aria.empty:
@@ -392,28 +444,28 @@ def _tint_tests(results: Path) -> list[Block]:
         ["cells kept when the tint is equalised (nuclei dilated, px)", _parameter(card01, "cell_margin"),
          _parameter(card04, "aria_cell_margin")],
         ["test images", NOT_RECORDED if n01 is None else str(n01), NOT_RECORDED if n04 is None else str(n04)],
-    ], lead=["Both tests equalise the background tint of Aria test fields across classes and compare the accuracy "
-             "with that on the fields as given. Their models were trained differently (below, from the provenance "
+    ], lead=["Both tests equalise the background tint of Aria test fields across classes, inpaint the scale bar, "
+             "and do both, and compare the accuracy with that on the fields as given. Their models were trained differently (below, from the provenance "
              "cards), so the two ask different questions and their results need not agree: notebook 01 asks "
              "whether its training protects its models from the tint, notebook 04 whether a model trained on the "
              "fields as given leans on it."])
     rows, notes = [], []
-    if p1x1 is not None:
+    if p1x1 is not None and "test cue" in p1x1:  # one row per model and probe
+        rows += _probe_rows(p1x1, "notebook 01")
+    elif p1x1 is not None:  # published before the probes: as given and tint equalised, one row per model
         derived, n_p1t1 = _p1_baseline(results)
         derived = derived if n_p1t1 == n01 else None  # P1-T1 and P1-X1 test the same images
         for _, r in p1x1.iterrows():
-            baseline = _recorded_baseline(r)
+            baseline, level = _recorded_baseline(r), _baseline_value(r)
             if baseline is None:
-                baseline = _derived(derived)
+                baseline, level = _derived(derived), derived
                 if derived is not None:
                     notes = [_derived_note("`P1-T1`'s accuracy, precision and recall on the same test images")]
-            rows += [["notebook 01, as given", r["model"], _cell(r, "accuracy"), "—", baseline],
-                     ["notebook 01, tint equalised", r["model"], _cell(r, "tint-equalised accuracy"), _cell(r, "difference"),
+            note = _learned_note(r, "accuracy", level)
+            rows += [["notebook 01, as given", r["model"], _cell(r, "accuracy") + note, "—", baseline],
+                     ["notebook 01, tint equalised", r["model"], _cell(r, "tint-equalised accuracy"), _cell(r, "difference") + note,
                       baseline]]
-    for _, r in aria.iterrows():
-        difference = "—" if r["test cue"] == "as given" else _cell(r, "accuracy minus as given", also=(("minus low", "minus high"),))
-        rows.append([f"notebook 04, {r['test cue']}", r["model"], _cell(r, "accuracy"), difference,
-                     _recorded_baseline(r) or NOT_RECORDED])
+    rows += _probe_rows(aria, "notebook 04")
     return [setup, Block(["test fields", "model", "accuracy", "minus as given", BASELINE], rows, notes=notes)]
 
 
@@ -429,14 +481,15 @@ def _patient_diagnosis(results: Path) -> list[Block]:
                if n and {"accuracy", "sensitivity"} <= set(rates) else None)
     rows, notes = [], []
     for _, r in t.iterrows():
-        baseline = "—"
+        baseline, note = "—", ""
         if r["metric"] == "accuracy":
-            baseline = _recorded_baseline(r)
+            baseline, level = _recorded_baseline(r), _baseline_value(r)
             if baseline is None:
-                baseline = _derived(derived)
+                baseline, level = _derived(derived), derived
                 notes = [_derived_note("its accuracy, sensitivity and specificity over the same patients")] if derived is not None else []
+            note = _learned_note(r, value, level)
         rows.append([f"{r['metric']} over {_count(r, 'n', 'patients')} patients ({r['interval']} interval)",
-                     _estimate(r, value), baseline, _paper(r["paper (ALL-IDB1)"], 4, " (ALL-IDB1)")])
+                     _estimate(r, value) + note, baseline, _paper(r["paper (ALL-IDB1)"], 4, " (ALL-IDB1)")])
     return [Block(["result", "this run", BASELINE, "paper"], rows, notes=notes)]
 
 
@@ -446,19 +499,22 @@ def _segmented_classifiers(results: Path) -> list[Block]:
         return []
     return [Block(["result", "this run", BASELINE, "paper"],
                   [[f"test accuracy, {r['model']} ({_count(r, 'n', 'test images')} images)",
-                    with_ci(r["test accuracy"], r["test accuracy low"], r["test accuracy high"]),
+                    with_ci(r["test accuracy"], r["test accuracy low"], r["test accuracy high"])
+                    + _learned_note(r, "test accuracy", _baseline_value(r)),
                     _recorded_baseline(r) or NOT_RECORDED,
                     _paper(r["paper val accuracy"], 4, " (validation, FAB L1–L3 set)")] for _, r in t.iterrows()])]
 
 
 def _classifiers_explained(results: Path) -> list[Block]:
-    """The classifiers whose CAMs ``X-T1`` scores, one row per data set: test accuracy and majority baseline."""
+    """The classifiers whose CAMs ``X-T1`` scores, one row per data set: test accuracy (said not to have learned
+    where its interval reaches the baseline) and majority baseline."""
     x1 = _table(results, "X-T1")
     if x1 is None or "data" not in x1:
         return []
     rows = []
     for _, r in x1.drop_duplicates([c for c in ("data", "model") if c in x1]).iterrows():
-        accuracy = _cell(r, "classifier accuracy") if "classifier accuracy" in r else NOT_RECORDED
+        accuracy = (_cell(r, "classifier accuracy") + _learned_note(r, "classifier accuracy", _baseline_value(r, f"classifier {BASELINE}"))
+                    if "classifier accuracy" in r else NOT_RECORDED)
         baseline = _recorded_baseline(r, f"classifier {BASELINE}") or _recorded_baseline(r) or NOT_RECORDED
         rows.append([r["data"], r.get("model", "—"), r.get("evidence", "—"), accuracy, baseline])
     return [Block(["data", "classifier", "evidence its CAMs are scored against", "test accuracy", BASELINE], rows,
@@ -467,7 +523,8 @@ def _classifiers_explained(results: Path) -> list[Block]:
 
 def _verdicts(results: Path) -> list[Block]:
     """The classifiers ``X-T1`` explains, then every row of ``X-T0`` as it stands (paper, test, effect, value
-    with its interval, verdict), after a count of the verdicts and the claims in the papers' words."""
+    with its interval, verdict: :data:`leukutils.claims.NOT_LEARNED` where the test rests on a model that did
+    not learn), after a count of the verdicts and the claims in the papers' words."""
     blocks = _classifiers_explained(results)
     t = _table(results, "X-T0")
     if t is None:
@@ -543,7 +600,9 @@ def summary_markdown(results: str | os.PathLike) -> str:
              "of always predicting the test set's largest class) and the paper's value. *Not recorded*: the published",
              "table predates that column. A result is *stale* when its notebook, or a `leukutils` module the notebook",
              "imports (directly or through other modules), its profile file or the package's data files changed after",
-             "the commit its provenance card records (`provenance/<notebook>.json`).", ""]
+             "the commit its provenance card records (`provenance/<notebook>.json`). An accuracy whose interval reaches",
+             f"its majority baseline is marked *{DID_NOT_LEARN}*, and a verdict that rests on such a model reads",
+             f"*cannot be told here: {DID_NOT_LEARN}*.", ""]
     for title, section in SECTIONS.items():
         lines += [f"## {title}", "",
                   "From " + "; ".join(f"`notebooks/{n}`: {staleness(results, n)}" for n in section.notebooks) + ".",
@@ -556,7 +615,7 @@ def summary_markdown(results: str | os.PathLike) -> str:
     return "\n".join(lines)
 
 
-__all__ = ["RESULTS_DIR", "INTERVAL_NAMES", "SECTIONS", "Block", "Section", "code_dependencies", "consistent_positives",
+__all__ = ["RESULTS_DIR", "INTERVAL_NAMES", "SECTIONS", "DID_NOT_LEARN", "Block", "Section", "code_dependencies", "consistent_positives", "learned",
            "datasets_used", "dataset_fact", "machine_facts", "provenance_card", "publish_run", "staleness", "summary_markdown"]
 
 

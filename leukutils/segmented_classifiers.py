@@ -2,17 +2,21 @@
 probabilities, class activation maps and their share on the nucleus.
 
 * :func:`held_out_scores` — a classifier's logits, probabilities and metrics on the test images, with a
-  bootstrap interval of its accuracy (:class:`HeldOutScores`); :func:`robustness_table` the same on
-  corrupted test images (``P3-T7``); :func:`correct_by_all` (``P3-TA3``);
+  bootstrap interval of its accuracy (:class:`HeldOutScores`); :func:`segmented_minus_raw` each segmented
+  variant against its raw twin on the same images (``P3-X1``); :func:`robustness_table` the same scores
+  on corrupted test images (``P3-T7``); :func:`correct_by_all` (``P3-TA3``, of :func:`table_a3_models`);
 * :class:`VariantCams`, :func:`cam_comparison`, :func:`attention_table` — the winners' class activation
-  maps on the test images (``P3-F8``, ``P3-F9``) and how much of them lies on the nucleus.
+  maps on the test images (``P3-F8``, ``P3-F9``, of :func:`cam_pairs`) and how much of them lies on the nucleus.
+
+Which variants a run trains is a notebook parameter
+(:func:`leukutils.cross_validation.chosen_variants`); the functions here take the ones that were trained.
 
 The winners themselves come from :func:`leukutils.cross_validation.kfold_variants`.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Callable, Collection, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -25,12 +29,17 @@ from .data.torch_datasets import stack_images
 from .explain import cam_maps, is_constant, target_map_size
 from .inference import classify
 from .localisation import relevance_mass
-from .metrics import bootstrap_ci, classification_metrics
+from .metrics import bootstrap_ci, classification_metrics, paired_difference_ci
+from .models.classifiers import paper3_variants
 from .plots import cam_grid
 from .segment import ClassifierInput
 
-__all__ = ["HeldOutScores", "held_out_scores", "robustness_table", "correct_by_all", "VariantCams", "cam_comparison",
-           "attention_table"]
+__all__ = ["VARIANTS", "HeldOutScores", "held_out_scores", "raw_twin", "segmented_minus_raw", "robustness_table", "TABLE_A3_MODELS",
+           "table_a3_models", "correct_by_all", "CAM_PAIRS", "closest_trained", "cam_pairs", "VariantCams",
+           "cam_comparison", "attention_table"]
+
+#: Each of paper 3's eight variants by name: its (input kind, head, activation).
+VARIANTS = {name: (kind, head, activation) for name, kind, head, activation in paper3_variants()}
 
 
 @dataclass
@@ -82,6 +91,47 @@ def held_out_scores(model: nn.Module, dataset: Dataset, device: torch.device | s
                          bootstrap_ci(_same, labels, predicted, n_boot=n_boot, seed=seed))
 
 
+def raw_twin(name: str) -> str:
+    """The raw-input variant with the same activation and head as the segmented variant ``name``
+    (``"Segmented Mish Medium"`` → ``"NoSegmented Mish Medium"``)."""
+    kind, head, activation = VARIANTS[name]
+    if kind != "segmented":
+        raise ValueError(f"raw_twin: {name!r} is not a segmented variant")
+    return next(other for other, spec in VARIANTS.items() if spec == ("raw", head, activation))
+
+
+def segmented_minus_raw(scores: Mapping[str, HeldOutScores], n_boot: int = 1000, seed: int = 0) -> pd.DataFrame:
+    """``P3-X1``: each segmented variant's test accuracy minus that of its raw twin (:func:`raw_twin`), on the
+    same test images, with a paired bootstrap interval.
+
+    Parameters
+    ----------
+    scores : variant name → :class:`HeldOutScores` on the same test images; segmented variants whose twin
+        is not among them are left out.
+    n_boot, seed : the bootstrap over test images: each resample takes the same images for both models,
+        each image counting 1 where a model classifies it correctly, 0 where not
+        (:func:`leukutils.metrics.paired_difference_ci`).
+
+    Returns
+    -------
+    One row per twin pair, in the order of ``scores``: ``segmented``, ``raw`` (the variants), ``n`` (test
+    images), ``seeds`` (1), ``segmented accuracy``, ``raw accuracy``, ``segmented minus raw`` and its
+    ``… low``, ``… high``. Raises ``ValueError`` when a pair's models were scored on different labels.
+    """
+    columns = ["segmented", "raw", "n", "seeds", "segmented accuracy", "raw accuracy", "segmented minus raw",
+               "segmented minus raw low", "segmented minus raw high"]
+    rows = []
+    for segmented in [n for n in scores if n in VARIANTS and VARIANTS[n][0] == "segmented" and raw_twin(n) in scores]:
+        pair = scores[segmented], scores[raw_twin(segmented)]
+        if not np.array_equal(pair[0].labels, pair[1].labels):
+            raise ValueError(f"segmented_minus_raw: {segmented} and its raw twin were scored on different test images")
+        correct = [(s.predicted == s.labels).astype(float) for s in pair]
+        difference, low, high = paired_difference_ci(*correct, n_boot=n_boot, seed=seed)
+        rows.append(dict(zip(columns, [segmented, raw_twin(segmented), len(correct[0]), 1, correct[0].mean(),
+                                       correct[1].mean(), difference, low, high])))
+    return pd.DataFrame(rows, columns=columns)
+
+
 def robustness_table(trained: Mapping[str, BestFold], images: Callable[..., Dataset], indices: np.ndarray, transform: Callable,
                      clean: pd.DataFrame, corruption: Callable[[int], Any], segment_params: Mapping[str, Any], *,
                      device: torch.device | str = "cpu", n_boot: int = 1000, seed: int = 0) -> pd.DataFrame:
@@ -115,6 +165,16 @@ def robustness_table(trained: Mapping[str, BestFold], images: Callable[..., Data
     return pd.DataFrame(rows)
 
 
+#: The four Mish models whose class probabilities paper 3's Table A3 gives, in its order.
+TABLE_A3_MODELS = ("Segmented Mish Linear", "NoSegmented Mish Linear", "Segmented Mish Medium", "NoSegmented Mish Medium")
+
+
+def table_a3_models(trained: Collection[str]) -> list[str]:
+    """The models of :data:`TABLE_A3_MODELS` among ``trained`` (variant names), in Table A3's order; every
+    trained model, in its order, when none of them was trained."""
+    return [name for name in TABLE_A3_MODELS if name in trained] or list(trained)
+
+
 def correct_by_all(scores: Mapping[str, HeldOutScores], names: Sequence[str], class_names: Sequence[str],
                    image_names: Sequence[str]) -> pd.DataFrame:
     """Table A3: the probability of the true class given by each model of ``names``, for the test images
@@ -130,6 +190,32 @@ def correct_by_all(scores: Mapping[str, HeldOutScores], names: Sequence[str], cl
                           "class": [class_names[k] for k in labels[correct]],
                           **{name: scores[name].probabilities[correct, labels[correct]].astype(float) for name in names}})
     return table.assign(seeds=1, interval="none: one probability per image and model")
+
+
+#: The (segmented, raw) pairs whose CAMs paper 3's Figures 8 and 9 show.
+CAM_PAIRS = (("Segmented Mish Medium", "NoSegmented ReLU Linear"), ("Segmented Mish Medium", "NoSegmented Mish Linear"))
+
+
+def closest_trained(name: str, trained: Collection[str]) -> str:
+    """``name`` when it was trained; else the trained variant on the same input (segmented or raw) that
+    shares most of its activation and head, the first of equals in the order of ``trained`` (variant
+    names, or a mapping from them such as :func:`leukutils.cross_validation.kfold_variants`').
+
+    Raises ``ValueError`` when no variant on that input was trained.
+    """
+    if name in trained:
+        return name
+    kind, head, activation = VARIANTS[name]
+    same_input = [other for other in trained if VARIANTS[other][0] == kind]
+    if not same_input:
+        raise ValueError(f"closest_trained: no {kind} variant was trained (trained: {list(trained)})")
+    return max(same_input, key=lambda other: (VARIANTS[other][1] == head) + (VARIANTS[other][2] == activation))
+
+
+def cam_pairs(trained: Collection[str]) -> list[tuple[str, str]]:
+    """The pairs of :data:`CAM_PAIRS` (``P3-F8``, ``P3-F9``), each model replaced by its
+    :func:`closest_trained` variant among ``trained`` where it was not trained."""
+    return [tuple(closest_trained(name, trained) for name in pair) for pair in CAM_PAIRS]
 
 
 class VariantCams:
@@ -179,13 +265,13 @@ def attention_table(cams: VariantCams, names: Sequence[str], nucleus: np.ndarray
     """How much of each model's CAMs lies on the nucleus, over all test images (the energy-based pointing game).
 
     ``nucleus``: (n, S, S) bool nucleus of each test image (the segmented input's non-black pixels).
-    Returns one row per model of ``names``: ``model``, per method the mean share of the map on the nucleus
+    Returns one row per model of ``names`` (each once, in order of first mention): ``model``, per method the mean share of the map on the nucleus
     (:func:`leukutils.localisation.relevance_mass`; constant maps are NaN and left out), ``nucleus share of
     the image`` (what an even map scores), ``constant gradcam maps`` (when ``"gradcam"`` is a method) and
     ``n`` (test images).
     """
     rows = []
-    for name in names:
+    for name in dict.fromkeys(names):
         maps = cams(name, methods)
         row = {"model": name, **{m: np.nanmean(relevance_mass(maps[m], nucleus)) for m in methods},
                "nucleus share of the image": nucleus.mean()}

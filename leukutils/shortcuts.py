@@ -7,10 +7,15 @@ from __future__ import annotations
 
 from typing import Sequence
 
+import cv2
 import numpy as np
+import pandas as pd
 from scipy import ndimage
 
+from . import preprocess
+from .data.readers import load_image
 from .data.synth import cues
+from .data.torch_datasets import sample_per_class
 
 
 def cue_region(kind: str, shape: tuple[int, int], n_classes: int = 2) -> np.ndarray:
@@ -120,21 +125,151 @@ def equalise_tints(images: Sequence[np.ndarray], cells: np.ndarray, reference_ro
     return equalised, tints, reference
 
 
-def mask_corner(image: np.ndarray, size: tuple[int, int], colour: np.ndarray) -> np.ndarray:
-    """``image`` with its bottom-right ``size`` = (height, width) px filled with ``colour`` (e.g. its
-    background colour): hides a scale bar drawn there. Returns a copy."""
-    out = image.copy()
-    h, w = size
-    out[out.shape[0] - h:, out.shape[1] - w:] = np.asarray(colour).round().astype(out.dtype)
+# --------------------------------------------------------------------------------------------------
+# Marks in the corners (a scale bar and its label) and the probes that remove them
+# --------------------------------------------------------------------------------------------------
+#: The four corners of an image, in the order of :func:`corner_boxes`.
+CORNERS = ("top left", "top right", "bottom left", "bottom right")
+#: Share of the height and width of the image that each corner box spans.
+CORNER_SIZE = (0.1, 0.2)
+#: The four probe conditions of smear fields (:func:`shortcut_probes`).
+PROBES = ("as given", "tint equalised", "scale bar removed", "tint equalised, scale bar removed")
+
+
+def mark_pixels(image: np.ndarray, dark: int = 70) -> tuple[np.ndarray, np.ndarray]:
+    """Pixels drawn on a smear rather than stained: thin strokes (narrower than 5 px) of near-black
+    (every channel below ``dark``, darker than any stained nucleus) or of saturated pure red (OpenCV hue
+    within 10 of red, saturation > 120, value > 100; stains are purple, blue and pink, and a red cell is
+    a blob, not a stroke). Scale bars and their labels are drawn so.
+
+    ``image``: (H, W, 3) uint8 RGB. Returns the (H, W) bool masks ``(dark, red)``.
+    """
+    image = np.asarray(image)
+    hsv = cv2.cvtColor(np.ascontiguousarray(image), cv2.COLOR_RGB2HSV)
+    hue, saturation, value = (hsv[..., k].astype(np.int16) for k in range(3))
+    red = (saturation > 120) & (value > 100) & ((hue < 10) | (hue > 170))
+    return _strokes(image.max(axis=2) < dark), _strokes(red)
+
+
+def _strokes(mask: np.ndarray, width: int = 5) -> np.ndarray:
+    """The thin parts of ``mask``: what a morphological opening with a ``width`` × ``width`` square
+    removes. Lines and letters are 1–3 px wide; a red cell or a dark nucleus of that colour is a blob."""
+    return mask & ~ndimage.binary_opening(mask, np.ones((width, width), bool))
+
+
+def corner_boxes(shape: tuple[int, int], size: tuple[float, float] = CORNER_SIZE) -> dict[str, tuple[slice, slice]]:
+    """The (row, column) slices of each of :data:`CORNERS` of an image of ``shape`` = (H, W): boxes of
+    ``size`` = (share of the height, share of the width)."""
+    h, w = shape
+    bh, bw = max(1, round(size[0] * h)), max(1, round(size[1] * w))
+    rows, cols = (slice(0, bh), slice(h - bh, h)), (slice(0, bw), slice(w - bw, w))
+    return dict(zip(CORNERS, [(rows[0], cols[0]), (rows[0], cols[1]), (rows[1], cols[0]), (rows[1], cols[1])]))
+
+
+def corner_marks(image: np.ndarray, size: tuple[float, float] = CORNER_SIZE) -> dict[str, tuple[float, float]]:
+    """For each of :data:`CORNERS` of ``image`` ((H, W, 3) uint8), the share of its box (:func:`corner_boxes`)
+    covered by dark and by red mark pixels (:func:`mark_pixels`): ``{corner: (dark share, red share)}``."""
+    dark, red = mark_pixels(image)
+    return {corner: (float(dark[box].mean()), float(red[box].mean()))
+            for corner, box in corner_boxes(image.shape[:2], size).items()}
+
+
+def corner_mark_table(images: Sequence[np.ndarray], classes: Sequence[str], min_share: float = 0.005,
+                      size: tuple[float, float] = CORNER_SIZE) -> pd.DataFrame:
+    """How often a mark sits in each corner, per class: a corner holds a mark when its mark pixels
+    (dark or red, :func:`corner_marks`) cover at least ``min_share`` of its box.
+
+    Parameters
+    ----------
+    images : (H, W, 3) uint8 images (sizes may differ); classes : the class name of each.
+    min_share : share of a corner box that mark pixels must cover (0.005: 3 px of a 224-px field's
+        22 × 45 px box).
+
+    Returns
+    -------
+    One row per (class, corner): ``images``, ``with a mark`` (share of the class's images),
+    ``dark mark``, ``red mark`` (share of its images with a mark of that colour) and ``mark pixels``
+    (mean share of the box covered).
+    """
+    rows = []
+    for image, name in zip(images, classes):
+        for corner, (dark, red) in corner_marks(image, size).items():
+            rows.append({"class": name, "corner": corner, "with a mark": dark + red >= min_share,
+                         "dark mark": dark >= min_share, "red mark": red >= min_share, "mark pixels": dark + red})
+    if not rows:
+        raise ValueError("corner_mark_table: no images given")
+    table = pd.DataFrame(rows).groupby(["class", "corner"], sort=False)
+    out = table.mean().reset_index()
+    out.insert(2, "images", table.size().to_numpy())
     return out
 
 
-def corner_region(shape: tuple[int, int], size: tuple[int, int]) -> np.ndarray:
-    """(H, W) bool: the bottom-right ``size`` = (height, width) px of an image of ``shape``, where
-    :func:`mask_corner` paints."""
-    return mask_corner(np.zeros((*shape, 1), np.uint8), size, [1])[..., 0] > 0
+def corner_marks_of_sets(sets: dict[str, Sequence], per_class: int = 0, seed: int = 0,
+                         min_share: float = 0.005) -> pd.DataFrame:
+    """:func:`corner_mark_table` of each named set of records (``{name: records}``, each record with a
+    ``path`` and a ``label``): up to ``per_class`` images of each class drawn with ``seed`` (0: every
+    image). Returns the tables one after another, with the set's name in a first column ``set``."""
+    tables = []
+    for name, records in sets.items():
+        labels = [r.label for r in records]
+        rows = sample_per_class(labels, per_class, seed) if per_class else range(len(records))
+        table = corner_mark_table([load_image(records[i].path) for i in rows], [labels[i] for i in rows], min_share)
+        tables.append(table.assign(set=name)[["set", *table.columns]])
+    return pd.concat(tables, ignore_index=True)
 
 
-__all__ = ["cue_region", "with_cue", "cue_classes", "cued_conditions", "NUCLEUS_MARK", "nucleus_mark_region", "cue_regions",
+def mark_region(images: Sequence[np.ndarray], min_frequency: float = 0.05, margin: float = 0.04,
+                size: tuple[float, float] = CORNER_SIZE) -> tuple[float, float, float, float] | None:
+    """Where a set's corner mark lies: the bounding box of the corner pixels that are mark pixels
+    (:func:`mark_pixels`) in at least ``min_frequency`` of ``images``, widened by ``margin`` (share of the
+    height and width, to take in a box drawn behind the mark), as (top, left, bottom, right) fractions of
+    the image, for :func:`leukutils.preprocess.inpaint_region`. Measured on a set's training images, it
+    is a property of the set (the same place in every image), not of one image's content.
+
+    ``images``: (H, W, 3) uint8 images of one size. Returns None when no corner holds such pixels.
+    """
+    images = list(images)
+    if not images:
+        raise ValueError("mark_region: no images given")
+    shape = images[0].shape[:2]
+    if any(image.shape[:2] != shape for image in images):
+        raise ValueError("mark_region: the images differ in size; resize them to one size first")
+    corners = np.zeros(shape, bool)
+    for rows, cols in corner_boxes(shape, size).values():
+        corners[rows, cols] = True
+    frequency = np.mean([np.logical_or(*mark_pixels(image)) for image in images], axis=0)
+    ys, xs = np.nonzero((frequency >= min_frequency) & corners)
+    if not len(ys):
+        return None
+    h, w = shape
+    return (max(0.0, ys.min() / h - margin), max(0.0, xs.min() / w - margin),
+            min(1.0, (ys.max() + 1) / h + margin), min(1.0, (xs.max() + 1) / w + margin))
+
+
+def shortcut_probes(fields: np.ndarray, cells: np.ndarray, region: Sequence[float] | None,
+                    reference_rows: Sequence[int] | None = None) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """The four probe conditions (:data:`PROBES`) of smear fields: as given, the background tint
+    equalised across classes (:func:`equalise_tints`, to the median tint of ``reference_rows``), the corner
+    mark ``region`` inpainted (:func:`leukutils.preprocess.inpaint_region`), and both.
+
+    Parameters
+    ----------
+    fields : (n, H, W, 3) uint8; cells : (n, H, W) bool, the cells (the rest is the glass).
+    region : (top, left, bottom, right) fractions of the mark (:func:`mark_region`); None: no mark, the
+        removal conditions equal their counterparts.
+
+    Returns
+    -------
+    ``{condition: (n, H, W, 3) uint8}`` and each field's own background colour (n, 3).
+    """
+    equalised, tints, _ = equalise_tints(fields, cells, reference_rows)
+
+    def removed(images):
+        return np.stack([preprocess.inpaint_region(image, region) for image in images])
+    return dict(zip(PROBES, (fields, equalised, removed(fields), removed(equalised)))), tints
+
+
+__all__ = ["CORNERS", "CORNER_SIZE", "PROBES", "mark_pixels", "corner_boxes", "corner_marks", "corner_mark_table",
+           "corner_marks_of_sets", "mark_region", "shortcut_probes", "cue_region", "with_cue", "cue_classes", "cued_conditions", "NUCLEUS_MARK", "nucleus_mark_region", "cue_regions",
            "mark_nuclei", "background_colour", "equalise_background",
-           "equalise_tints", "mask_corner", "corner_region"]
+           "equalise_tints"]

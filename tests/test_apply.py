@@ -80,6 +80,18 @@ def test_card_transform_names_the_missing_keys():
         model_cards.card_transform({"parameters": {"resize": 64}}, where="card x.json")
 
 
+def test_a_card_with_a_mark_region_inpaints_it_before_resizing():
+    parameters = {"resize": 64, "zoom": 1.0, "image_size": 64}
+    image = np.full((64, 64, 3), 220, np.uint8)
+    image[56:58, 40:60] = 0                                    # a scale bar in the bottom-right corner
+    plain = model_cards.card_transform({"parameters": parameters})(image)
+    cleaned = model_cards.card_transform({"parameters": parameters, "mark_region": [0.8, 0.55, 1.0, 1.0]})(image)
+    assert plain.min() == 0 and cleaned.min() > 150, "the bar is filled in from the glass around it"
+    assert (cleaned[:40] == plain[:40]).all()
+    with pytest.raises(model_cards.ModelCardError, match="mark_region"):
+        model_cards.card_transform({"parameters": parameters, "mark_region": [0.9, 0.5, 0.8, 1.0]}, where="card y.json")
+
+
 def test_predict_reports_bad_images_and_classifies_the_rest(cells, classifier, tmp_path, capsys):
     folder, good, bad = cells
     path, model = classifier
@@ -97,6 +109,7 @@ def test_predict_reports_bad_images_and_classifies_the_rest(cells, classifier, t
     stderr = capsys.readouterr().err
     assert all(f"failed: {p}" in stderr for p in bad) and "2 of 10 images failed" in stderr
     ok = table[table.status == "ok"].set_index("path").loc[[str(p) for p in good]]
+    assert (ok.reason == "").all() and "warning:" not in stderr  # colour cells of the model's size are not flagged
     probabilities = ok[["p_hem", "p_all"]].to_numpy(float)
     np.testing.assert_allclose(probabilities.sum(1), 1, atol=1e-6)
     assert (ok.predicted == np.array(CLASSES)[probabilities.argmax(1)]).all()
@@ -104,6 +117,81 @@ def test_predict_reports_bad_images_and_classifies_the_rest(cells, classifier, t
     test_set = ImageDataset(good, np.zeros(len(good), int), paper1_transform(64, 0.6, 48))
     _, expected, _ = inference.classify(model, test_set)
     np.testing.assert_allclose(probabilities, expected, atol=1e-5)
+
+
+def test_grey_and_too_small_images_are_told_apart_from_ordinary_ones():
+    rng = np.random.default_rng(0)
+    colour = rng.integers(0, 256, (30, 40, 3), dtype=np.uint8)
+    grey = np.repeat(colour[..., :1], 3, axis=2)
+    assert not apply.is_grey(colour) and apply.is_grey(grey) and apply.is_grey(grey[..., 0])
+    nearly = grey.astype(np.int16)
+    nearly[5, 7, 1] += 2 if nearly[5, 7, 1] < 200 else -2
+    assert apply.is_grey(nearly)  # within the tolerance of lossy compression
+    nearly[5, 7, 2] += 3 if nearly[5, 7, 2] < 200 else -3
+    assert not apply.is_grey(nearly) and apply.is_grey(nearly, tolerance=5)
+    with pytest.raises(ValueError, match=r"got shape \(30, 40, 4\)"):
+        apply.is_grey(np.zeros((30, 40, 4), np.uint8))
+    assert apply.is_too_small((23, 100, 3), 48) and apply.is_too_small((100, 23), 48)
+    assert not apply.is_too_small((24, 24, 3), 48) and not apply.is_too_small((450, 450, 3), 224)
+    assert apply.is_too_small((111, 450), 224) and not apply.is_too_small((112, 450), 224)
+    with pytest.raises(ValueError, match="input side"):
+        apply.is_too_small((10, 10), 0)
+    assert apply.input_warnings(colour, 48) == []
+    assert apply.input_warnings(grey, 48) == [apply.NO_COLOUR]
+    assert apply.input_warnings(colour[:20], 48) == ["too small: shorter side 20 px, under 50% of the model's 48-px input"]
+    assert apply.input_warnings(grey[:20], 48) == [apply.NO_COLOUR, apply.input_warnings(colour[:20], 48)[0]]
+
+
+@pytest.fixture
+def unsuited(cells, tmp_path):
+    """An ordinary colour cell and three made from it that the 48-px classifier was not made for: grey
+    stored as RGB, grey stored as grey (L), and a colour cell 20 px high."""
+    _, good, _ = cells
+    cell = load_image(good[0])
+    assert not apply.is_grey(cell)
+    grey = np.repeat(np.asarray(Image.fromarray(cell).convert("L"))[..., None], 3, axis=2)
+    files = {"ordinary": tmp_path / "ordinary.png", "grey_rgb": tmp_path / "grey_rgb.png",
+             "grey_l": tmp_path / "grey_l.png", "tiny": tmp_path / "tiny.png"}
+    Image.fromarray(cell).save(files["ordinary"])
+    Image.fromarray(grey).save(files["grey_rgb"])
+    Image.fromarray(grey[..., 0]).save(files["grey_l"])
+    Image.fromarray(cell).resize((50, 20)).save(files["tiny"])
+    return files
+
+
+def test_predict_flags_grey_and_too_small_images_and_still_classifies_them(classifier, unsuited):
+    _, model = classifier
+    paths = list(unsuited.values())
+    with pytest.warns(apply.UnsuitedImageWarning) as caught:
+        table = apply.predict_images(model, paths, paper1_transform(64, 0.6, 48), CLASSES, batch_size=2)
+    assert len(caught) == 1  # one warning for the call, across its batches
+    message = str(caught[0].message)
+    assert message.startswith("3 of 4 images are not what the model was made for")
+    assert all(str(unsuited[k]) in message for k in ("grey_rgb", "grey_l", "tiny"))
+    assert str(unsuited["ordinary"]) not in message
+    reason = dict(zip(table.path, table.reason))
+    assert reason[str(unsuited["ordinary"])] == ""
+    assert reason[str(unsuited["grey_rgb"])] == "no colour (grey levels only)"
+    assert reason[str(unsuited["grey_l"])] == "converted to RGB; no colour (grey levels only)"
+    assert reason[str(unsuited["tiny"])] == "too small: shorter side 20 px, under 50% of the model's 48-px input"
+    assert (table.status == "ok").all()
+    np.testing.assert_allclose(table[["p_hem", "p_all"]].sum(axis=1), 1, atol=1e-6)
+
+
+def test_predict_command_writes_the_flags_into_the_csv_and_warns_once(classifier, unsuited, tmp_path, capsys):
+    path, _ = classifier
+    out = tmp_path / "predictions.csv"
+    status = cli.main(["predict", str(path), *map(str, unsuited.values()), "--out", str(out), "--device", "cpu",
+                       "--batch-size", "3", "--quiet"])
+    assert status == 0  # flagged images are classified, not failed
+    table = pd.read_csv(out, keep_default_na=False).set_index("path")
+    assert list(table.columns) == ["status", "reason", "predicted", "p_hem", "p_all"]
+    assert (table.status == "ok").all() and (table.predicted != "").all()
+    assert table.reason[str(unsuited["ordinary"])] == ""
+    assert table.reason[str(unsuited["grey_rgb"])] == "no colour (grey levels only)"
+    assert table.reason[str(unsuited["tiny"])].startswith("too small: shorter side 20 px")
+    warned = [line for line in capsys.readouterr().err.splitlines() if line.startswith("warning:")]
+    assert len(warned) == 1 and "3 of 4 images" in warned[0] and str(unsuited["tiny"]) in warned[0]
 
 
 def _write_card(path, change):
@@ -141,7 +229,7 @@ def test_a_card_that_does_not_fit_stops_before_any_image_is_read(cells, classifi
 
 
 def test_predict_draws_one_cam_panel_per_good_image(cells, classifier, tmp_path):
-    folder, good, bad = cells
+    _, good, bad = cells
     path, _ = classifier
     cams = tmp_path / "cams"
     status = cli.main(["predict", str(path), *map(str, good[:3]), str(bad[1]), "--out", str(tmp_path / "p.csv"),

@@ -1,5 +1,6 @@
 """Series generation, cropping and bag building for the MIL pipeline (leukutils.data.bags)."""
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -145,6 +146,33 @@ def test_pseudo_patients_halve_each_class_into_a_pool_and_patients(tmp_path):
     again = bags.pseudo_patients(fields, images_per_patient=2, seed=0)
     assert [r.path for r in again[0]] == [r.path for r in pool]
     assert len(bags.pseudo_patients(fields, 2, per_class=4, seed=0)[0]) == 4
+
+
+def _unread_fields(counts):
+    """Records of fields that are never read, ``counts``: class → number of fields (Aria's layout)."""
+    return [Record(Path(f"{label}/f{i}.png"), label) for label, n in counts.items() for i in range(n)]
+
+
+def test_balanced_pseudo_patients_hold_as_many_all_as_healthy_patients():
+    fields = _unread_fields({"Benign": 20, "Early": 40, "Pre": 36, "Pro": 30})  # Aria's shape: Benign the smallest
+    labels = bags.pseudo_patients(fields, images_per_patient=2, per_class=20, seed=1)[2]
+    assert sorted(labels.values()) == [0] * 5 + [1] * 15  # patients made per class: three ALL classes to one
+    pool, patient_fields, labels = bags.pseudo_patients(fields, images_per_patient=2, seed=1, balance=True)
+    n_all = sum(labels.values())
+    assert n_all == len(labels) - n_all == 5  # 10 Benign fields left after the pool: 5 patients of 2
+    assert sum(r.label == "Benign" for r in pool) == sum(r.label != "Benign" for r in pool) == 10
+    assert sorted(r.label for r in pool if r.label != "Benign") == ["Early"] * 4 + ["Pre"] * 3 + ["Pro"] * 3
+    assert sorted(labels) == ["Benign-000", "Benign-001", "Benign-002", "Benign-003", "Benign-004",
+                              "Early-000", "Early-001", "Pre-000", "Pre-001", "Pro-000"]
+    for subject in labels:  # a patient holds fields of its own class only, none of the pool's
+        assert {r.label for r in patient_fields if r.subject == subject} == {subject.split("-")[0]}
+    assert len(patient_fields) == 2 * len(labels) and not {r.path for r in pool} & {r.path for r in patient_fields}
+    # per_class caps each side; the same seed gives the same split
+    small = bags.pseudo_patients(fields, 2, per_class=8, seed=1, balance=True)
+    assert len(small[0]) == 8 and sorted(small[2].values()) == [0, 0, 1, 1]
+    assert small == bags.pseudo_patients(fields, 2, per_class=8, seed=1, balance=True)
+    with pytest.raises(ValueError, match="healthy class 'Benign'"):
+        bags.pseudo_patients(_unread_fields({"Early": 4, "Pre": 4}), 2, balance=True)
 
 
 def test_detected_bags_and_a_weakly_labelled_pool_from_fields(tmp_path):

@@ -34,6 +34,15 @@ def test_verdicts():
     assert claims.verdict(-0.04, 0.0, holds_if_above=-0.05) == "holds"
 
 
+def test_a_verdict_needs_a_model_that_learned():
+    assert claims.learned(0.55, 0.5) and not claims.learned(0.5, 0.5) and not claims.learned(0.45, 0.5)
+    assert claims.learned(np.nan, 0.5) and claims.learned(0.3, np.nan), "nothing to compare: the verdict stands"
+    assert claims.verdict(0.1, 0.3, model_learned=claims.learned(0.45, 0.5)) == claims.NOT_LEARNED
+    assert claims.NOT_LEARNED == "cannot be told here: the model did not learn"
+    assert claims.verdict(0.1, 0.3, model_learned=claims.learned(0.6, 0.5)) == "holds"
+    assert claims.verdict(-0.3, -0.1, model_learned=False) == claims.NOT_LEARNED
+
+
 def test_per_field_table_and_its_summary():
     predicted = {("a", "as given"): np.array([1, 0, 1, 1]), ("b", "as given"): np.array([0, 0, 0, 0])}
     rows = claims.per_field_table(predicted, np.array([1, 0, 1, 0]), np.array([7, 3, 5, 9]), data="x")
@@ -101,10 +110,13 @@ def test_the_recipe_trains_and_the_tests_run_on_small_fields(one_thread_torch):
     assert runs["split"].tolist() == ["image-level", "subject-level"] and runs["test subjects seen in training"].iloc[1] == 0
     crop_model, threshold, n_crops = claims.fit_crop_model(fit, fields, list(masks), labels, train_rows, val_rows, 16)
     assert n_crops == 6 and claims.crop_field_scores(crop_model, fields[test_rows], masks[test_rows], 16).shape == (6,)
-    aria, per_field, tints = claims.tint_and_scale_bar(fields, labels, (train_rows, val_rows, test_rows), fit, cell_margin=2,
-                                                       corner=[8, 16], size=32, epochs=1, n_boot=20)
-    assert aria["test cue"].tolist() == ["as given", "tint equalised", "scale bar masked", "tint equalised, scale bar masked"]
+    barred = fields.copy()
+    barred[:, 58:60, 44:60] = 0                                  # a scale bar in the bottom-right corner of every field
+    aria, per_field, tints = claims.tint_and_scale_bar(barred, labels, (train_rows, val_rows, test_rows), fit, cell_margin=2,
+                                                       size=32, epochs=1, n_boot=20)
+    assert aria["test cue"].tolist() == list(shortcuts.PROBES)
     assert aria.loc[0, "accuracy minus as given"] == 0 and len(per_field) == 4 * 6 and tints.shape == (24, 3)
+    assert 0 < aria.loc[0, "mark area share"] < 0.1 and aria["majority baseline"].iloc[0] == 0.5
 
 
 @pytest.mark.slow

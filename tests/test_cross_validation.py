@@ -1,5 +1,5 @@
-"""Paper 3's K-fold protocols (:mod:`leukutils.cross_validation`): the classifiers' best fold, their scores
-on held-out images, robustness, Table A3 and the attention table."""
+"""Paper 3's K-fold protocols (:mod:`leukutils.cross_validation`): the variants chosen, the classifiers' best
+fold, their scores on held-out images, segmented minus raw, robustness, Table A3 and the attention table."""
 from __future__ import annotations
 
 import numpy as np
@@ -10,8 +10,8 @@ import torch
 from leukutils import cross_validation, segmented_classifiers
 from leukutils.data.splits import kfold_split
 from leukutils.data.torch_datasets import TensorImageDataset
-from leukutils.metrics import bootstrap_ci, classification_metrics
-from leukutils.models.classifiers import build_classifier
+from leukutils.metrics import bootstrap_ci, classification_metrics, paired_difference_ci
+from leukutils.models.classifiers import build_classifier, paper3_variants
 
 pytestmark = pytest.mark.usefixtures("one_thread_torch")
 
@@ -101,3 +101,70 @@ def test_attention_table_and_cam_comparison():
     shown = {"raw": [np.zeros((16, 16, 3), np.uint8)] * 4}
     figure = segmented_classifiers.cam_comparison(cams, ["R"], [0, 3], shown, scores, ["no", "yes"], ["gradcam", "hirescam"])
     assert len(figure.axes) >= 2 * 3
+
+
+EIGHT = [name for name, *_ in paper3_variants()]
+
+
+def test_chosen_variants_are_all_eight_by_default_and_the_named_ones_in_table_5_order():
+    assert cross_validation.chosen_variants([]) == paper3_variants()
+    pair = cross_validation.chosen_variants(["NoSegmented Mish Medium", "Segmented Mish Medium"])
+    assert pair == [("Segmented Mish Medium", "segmented", "medium", "mish"), ("NoSegmented Mish Medium", "raw", "medium", "mish")]
+
+
+def test_chosen_variants_name_the_parameter_and_the_valid_names():
+    with pytest.raises(ValueError, match=r"variants names 'Segmented Mish Large', which is none of the variants") as error:
+        cross_validation.chosen_variants(["Segmented Mish Medium", "Segmented Mish Large"])
+    assert all(name in str(error.value) for name in EIGHT)
+    with pytest.raises(ValueError, match=r"variants = \['Segmented Mish Medium', 'NoSegmented ReLU Linear'\] holds no "
+                                         "segmented variant together with its raw twin"):
+        cross_validation.chosen_variants(["Segmented Mish Medium", "NoSegmented ReLU Linear"])
+
+
+def scored(correct: list[int], labels: list[int] | None = None) -> segmented_classifiers.HeldOutScores:
+    """Held-out scores of a two-class model that is right on the images where ``correct`` is 1."""
+    labels = np.asarray(labels if labels is not None else [i % 2 for i in range(len(correct))])
+    predicted = np.where(np.asarray(correct) == 1, labels, 1 - labels)
+    logits = np.eye(2)[predicted]
+    return segmented_classifiers.HeldOutScores(logits, logits, labels, {}, (np.nan, np.nan, np.nan))
+
+
+def test_segmented_minus_raw_is_paired_on_the_test_images():
+    same = [1, 0] * 10
+    scores = {"Segmented Mish Medium": scored(same), "NoSegmented Mish Medium": scored(same),
+              "Segmented ReLU Linear": scored([1] * 20), "NoSegmented ReLU Linear": scored([0] * 20),
+              "Segmented Mish Linear": scored(same)}  # its twin is not trained: no row
+    table = segmented_classifiers.segmented_minus_raw(scores, n_boot=200, seed=0)
+    assert table[["segmented", "raw"]].values.tolist() == [["Segmented Mish Medium", "NoSegmented Mish Medium"],
+                                                            ["Segmented ReLU Linear", "NoSegmented ReLU Linear"]]
+    # the same images right and wrong: difference 0 in every resample (separate resamples would spread it)
+    assert table.loc[0, ["segmented accuracy", "raw accuracy", "segmented minus raw", "segmented minus raw low",
+                         "segmented minus raw high"]].tolist() == [0.5, 0.5, 0.0, 0.0, 0.0]
+    assert table.loc[1, ["segmented minus raw", "segmented minus raw low", "segmented minus raw high"]].tolist() == [1, 1, 1]
+    assert table.loc[0, "n"] == 20 and table.loc[0, "seeds"] == 1
+    one_better = {"Segmented Mish Medium": scored([1, 1, 1, 1, 0]), "NoSegmented Mish Medium": scored([1, 1, 1, 0, 0])}
+    row = segmented_classifiers.segmented_minus_raw(one_better, n_boot=300, seed=2).iloc[0]
+    assert row["segmented minus raw"] == pytest.approx(0.2)  # 4 of 5 minus 3 of 5
+    assert (row["segmented minus raw low"], row["segmented minus raw high"]) == pytest.approx(
+        paired_difference_ci([1, 1, 1, 1, 0], [1, 1, 1, 0, 0], n_boot=300, seed=2)[1:])
+    # one image of five differs: a resample holds it 0 to 5 times, 3 or more in under 6 % of resamples
+    assert (row["segmented minus raw low"], row["segmented minus raw high"]) == pytest.approx((0.0, 0.6))
+    with pytest.raises(ValueError, match="different test images"):
+        segmented_classifiers.segmented_minus_raw({"Segmented Mish Medium": scored([1, 1], [0, 1]),
+                                                   "NoSegmented Mish Medium": scored([1, 1], [1, 1])})
+
+
+def test_the_figures_and_table_a3_use_the_trained_variants():
+    assert segmented_classifiers.raw_twin("Segmented ReLU Linear") == "NoSegmented ReLU Linear"
+    assert segmented_classifiers.cam_pairs(EIGHT) == list(segmented_classifiers.CAM_PAIRS)
+    pair = ["Segmented Mish Linear", "NoSegmented Mish Linear"]
+    assert segmented_classifiers.cam_pairs(pair) == [tuple(pair)] * 2  # the closest trained model of each input
+    assert segmented_classifiers.closest_trained("NoSegmented ReLU Linear", ["NoSegmented Mish Medium", "NoSegmented ReLU Medium"]) \
+        == "NoSegmented ReLU Medium"
+    with pytest.raises(ValueError, match="no raw variant was trained"):
+        segmented_classifiers.closest_trained("NoSegmented Mish Linear", ["Segmented Mish Linear"])
+    assert segmented_classifiers.table_a3_models(EIGHT) == list(segmented_classifiers.TABLE_A3_MODELS)
+    assert segmented_classifiers.table_a3_models(["Segmented Mish Medium", "NoSegmented Mish Medium"]) == [
+        "Segmented Mish Medium", "NoSegmented Mish Medium"]
+    assert segmented_classifiers.table_a3_models(["Segmented ReLU Linear", "NoSegmented ReLU Linear"]) == [
+        "Segmented ReLU Linear", "NoSegmented ReLU Linear"]

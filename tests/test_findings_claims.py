@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from leukutils import findings
+from leukutils import claims, findings
 
 STAGES = ["trained", "random to classifier", "random to block 1"]
 
@@ -115,14 +115,101 @@ def test_claims_verdicts_where_they_do_not():
 def test_claims_verdicts_add_the_real_rows_and_name_missing_keys():
     x1, x1_images, x2_rows, x2, x3, x4, x4_fields, x4_cams, marked = tables(True)
     aria = pd.DataFrame([{"data": "Aria", "model": "m", "test cue": cue, "field": f,
-                          "accuracy": float(f % 10 != 0) if cue != "scale bar masked" else float(f % 2)}
-                         for cue in ("as given", "tint equalised", "scale bar masked") for f in range(40)])
+                          "accuracy": float(f % 10 != 0) if cue != "scale bar removed" else float(f % 2)}
+                         for cue in ("as given", "tint equalised", "scale bar removed") for f in range(40)])
     jtsc = x1_images.assign(data="JTSC", evidence="nucleus (expert mask)")
     x0 = findings.claims_verdicts(pd.concat([x1_images, jtsc]), x2_rows, x3, pd.concat([x4_fields, aria]), x4_cams, marked,
                                   "corner", "nucleus mark", n_boot=200)
     assert verdict_of(x0, "all three (Aria)", "tint equalised") == "holds"  # no loss at all: surely under 0.05
-    assert verdict_of(x0, "all three (Aria)", "scale bar masked") == "does not hold"
+    assert verdict_of(x0, "all three (Aria)", "scale bar removed") == "does not hold"
     assert verdict_of(x0, "paper 1", "X-T1 (JTSC, Standard_CNN/2): Grad-CAM's pointing game on the nucleus (expert mask)") == "holds"
     with pytest.raises(KeyError, match="image-level"):
         findings.claims_verdicts(x1_images, x2_rows, x3.assign(split="other"), x4_fields, x4_cams, marked, "corner", "nucleus mark",
                                  n_boot=50)
+
+
+def unlearned(table, column, baseline="majority baseline", **key):
+    """``table`` with the accuracy interval of the rows matching ``key`` reaching their baseline."""
+    match = np.logical_and.reduce([(table[c] == v).to_numpy() for c, v in key.items()])
+    table = table.copy()
+    table.loc[match, [column, f"{column} low", f"{column} high"]] = [0.55, table.loc[match, baseline].max(), 0.6]
+    return table
+
+
+def accuracy_tables(holds=True):
+    """``X-T1`` and ``X-T4`` of :func:`tables` with the accuracy intervals of the models (all clear of 0.5)."""
+    x1, x1_images, x2_rows, x2, x3, x4, x4_fields, x4_cams, marked = tables(holds)
+    x4 = x4.assign(**{"accuracy low": x4["accuracy"] - 0.1, "accuracy high": x4["accuracy"] + 0.1})
+    x4.loc[x4["test cue"] == "as in training", ["accuracy", "accuracy low", "accuracy high"]] = [0.95, 0.9, 0.99]
+    return x1, x1_images, x2_rows, x2, x3, x4, x4_fields, x4_cams, marked
+
+
+def verdicts_with_accuracies(x1, x4, holds=True):
+    _, x1_images, x2_rows, x2, x3, _, x4_fields, x4_cams, marked = accuracy_tables(holds)
+    x0 = findings.claims_verdicts(x1_images, x2_rows, x3, x4_fields, x4_cams, marked, "corner", "nucleus mark",
+                                  n_boot=200, seed=0, x1=x1, x4=x4)
+    return x0, findings.claims_findings(x0, x1, x2, x3, x4)
+
+
+def test_verdicts_of_models_clear_of_their_baseline_are_the_ordinary_ones():
+    x1, *_, x4, _, _, _ = accuracy_tables()
+    with_accuracies, _ = verdicts_with_accuracies(x1, x4)
+    without, _ = verdicts(holds=True)
+    assert with_accuracies["verdict"].tolist() == without["verdict"].tolist()
+    assert claims.NOT_LEARNED not in with_accuracies["verdict"].tolist()
+
+
+def test_a_classifier_that_did_not_learn_leaves_its_verdicts_untold():
+    x1, *_, x4, _, _, _ = accuracy_tables()
+    x1 = unlearned(x1, "classifier accuracy", "classifier majority baseline", data="synthetic fields")
+    x0, sentences = verdicts_with_accuracies(x1, x4)
+    paper_1 = x0[x0["paper"] == "paper 1"]
+    assert paper_1["verdict"].tolist() == [claims.NOT_LEARNED] * 5, "X-T2, the MR-SSIM warning and X-T1 rest on it"
+    others = x0[x0["paper"] != "paper 1"]
+    assert claims.NOT_LEARNED not in others["verdict"].tolist(), "the cue models learned"
+    assert "whether MR-SSIM would have warned of the shortcut cannot be told here: the model did not learn" in sentences[-2]
+    assert f"({claims.NOT_LEARNED})" in sentences[0] and f"({claims.NOT_LEARNED})" in sentences[1]
+    assert sentences[-1].startswith(f"X-T0: paper 1: 5 {claims.NOT_LEARNED};")
+
+
+def test_a_cue_model_that_did_not_learn_leaves_the_verdicts_on_it_untold():
+    x1, *_, x4, _, _, _ = accuracy_tables()
+    x4 = unlearned(x4, "accuracy", cue="corner", model="segmented-input CNN", **{"test cue": "as in training"})
+    x0, _ = verdicts_with_accuracies(x1, x4)
+    assert verdict_of(x0, "paper 3", "corner, 0% of its pixels kept by the segmentation): accuracy") == claims.NOT_LEARNED
+    assert verdict_of(x0, "paper 3", "(corner, 0% of its pixels kept by the segmentation): share") == claims.NOT_LEARNED
+    assert verdict_of(x0, "all three (shortcut)", "segmented-input CNN with the corner reversed") == claims.NOT_LEARNED
+    assert verdict_of(x0, "paper 3", "(nucleus mark, 97% of its pixels kept by the segmentation): accuracy") == "holds"
+    assert verdict_of(x0, "paper 2", PIPELINE) == "holds" and x0[x0["paper"] == "paper 1"]["verdict"].eq("holds").all()
+    x4 = unlearned(accuracy_tables()[5], "accuracy", cue="corner", model="end-to-end CNN", **{"test cue": "as in training"})
+    x0, _ = verdicts_with_accuracies(x1, x4)
+    assert verdict_of(x0, "paper 2", PIPELINE) == claims.NOT_LEARNED, "paper 2's pipeline is measured against it"
+    assert verdict_of(x0, "paper 1", "trained with the shortcut") == claims.NOT_LEARNED
+
+
+def test_the_real_rows_rest_on_their_own_classifiers():
+    x1, x1_images, x2_rows, _, x3, x4, x4_fields, x4_cams, marked = accuracy_tables()
+    aria = pd.DataFrame([{"data": "Aria", "model": "m", "test cue": cue, "field": f, "accuracy": float(f % 10 != 0)}
+                         for cue in ("as given", "tint equalised") for f in range(40)])
+    jtsc_images = x1_images.assign(data="JTSC", evidence="nucleus (expert mask)")
+    jtsc = x1.assign(data="JTSC", **{"classifier majority baseline": 0.41, "classifier accuracy low": 0.41})
+    aria_x4 = pd.DataFrame({"data": "Aria", "model": "m", "test cue": ["as given", "tint equalised"], "accuracy": [0.9, 0.9],
+                            "accuracy low": [0.8, 0.8], "accuracy high": [0.95, 0.95], "majority baseline": 0.5})
+    x0 = findings.claims_verdicts(pd.concat([x1_images, jtsc_images]), x2_rows, x3, pd.concat([x4_fields, aria]), x4_cams, marked,
+                                  "corner", "nucleus mark", n_boot=200, x1=pd.concat([x1, jtsc]), x4=pd.concat([x4, aria_x4]))
+    assert verdict_of(x0, "paper 1", "X-T1 (JTSC, Standard_CNN/2): Grad-CAM's pointing game") == claims.NOT_LEARNED
+    assert verdict_of(x0, "paper 1", "X-T1 (synthetic fields, Standard_CNN/2): Grad-CAM's pointing game") == "holds"
+    assert verdict_of(x0, "all three (Aria)", "tint equalised") == "holds"
+    x0 = findings.claims_verdicts(x1_images, x2_rows, x3, pd.concat([x4_fields, aria]), x4_cams, marked, "corner", "nucleus mark",
+                                  n_boot=200, x1=x1, x4=pd.concat([x4, aria_x4.assign(**{"accuracy low": 0.5})]))
+    assert verdict_of(x0, "all three (Aria)", "tint equalised") == claims.NOT_LEARNED
+
+
+def test_the_leakage_verdict_rests_on_the_image_level_model_where_x3_has_a_baseline():
+    x1, x1_images, x2_rows, _, x3, x4, x4_fields, x4_cams, marked = accuracy_tables()
+    x3 = x3.assign(**{"accuracy low": x3["accuracy"] - 0.05, "majority baseline": 0.5})
+    call = (x1_images, x2_rows, x3, x4_fields, x4_cams, marked, "corner", "nucleus mark")
+    assert verdict_of(findings.claims_verdicts(*call, n_boot=100, x1=x1, x4=x4), "all three", "image-level") == "does not hold"
+    x3.loc[x3["split"] == "image-level", "majority baseline"] = 0.8
+    call = (x1_images, x2_rows, x3, *call[3:])
+    assert verdict_of(findings.claims_verdicts(*call, n_boot=100), "all three", "image-level") == claims.NOT_LEARNED

@@ -61,20 +61,41 @@ def test_the_sentences_say_the_paper_does_not_hold_where_it_does_not():
     assert "holds for 0 of the 4 model–class pairs only" in t2
 
 
-def test_the_tint_sentence_names_the_models_that_read_the_glass():
-    tint = pd.DataFrame([{"model": "densenet121", "accuracy": 0.9, "tint-equalised accuracy": 0.6, "difference": -0.3,
-                          "difference low": -0.4, "difference high": -0.2, "Grad-CAM mass on cells": 0.3,
-                          "cell area share": 0.2},
-                         {"model": "mobilenet_v2", "accuracy": 0.9, "tint-equalised accuracy": 0.88, "difference": -0.02,
-                          "difference low": -0.08, "difference high": 0.04, "Grad-CAM mass on cells": 0.5,
-                          "cell area share": 0.2}])
+def probes_of(drops: dict, low: dict | None = None) -> pd.DataFrame:
+    """A P1-X1 table: per model the accuracy 0.9 as given, and each probe's accuracy 0.9 + drop with a
+    paired interval of ± 0.05 around the drop; ``low``: model → lower end of its accuracy as given."""
+    rows = []
+    for model, drop in drops.items():
+        for cue in ("as given", "tint equalised", "scale bar removed", "tint equalised, scale bar removed"):
+            d = 0.0 if cue == "as given" else drop.get(cue, 0.0)
+            rows.append({"model": model, "test cue": cue, "accuracy": 0.9 + d, "accuracy low": (low or {}).get(model, 0.85) + d,
+                         "accuracy high": 0.95 + d, "accuracy minus as given": d, "accuracy minus as given low": d - 0.05,
+                         "accuracy minus as given high": d + 0.05, "majority baseline": 0.5, "Grad-CAM mass on cells": 0.3,
+                         "cell area share": 0.2, "Grad-CAM mass on the scale-bar corner": 0.01, "mark area share": 0.026})
+    return pd.DataFrame(rows)
+
+
+def test_the_probe_sentence_names_the_models_and_probes_that_lose_accuracy():
+    tint = probes_of({"densenet121": {"tint equalised": -0.3}, "mobilenet_v2": {"scale bar removed": -0.02}})
     sentence = run({"densenet121": 0.91, "mobilenet_v2": 0.89}, mr_ssim=0.9, tint=tint)[-1]
-    assert sentence.startswith("P1-X1:") and "densenet121 lose accuracy" in sentence
-    assert "mobilenet_v2 lose" not in sentence and "0.30–0.50" in sentence
+    assert sentence.startswith("P1-X1: densenet121: as given 0.900 [0.850, 0.950], tint equalised 0.600 (-0.300 [-0.350, -0.250])")
+    assert "Accuracy falls beyond its interval for densenet121 (tint equalised): those models read" in sentence
+    assert "mobilenet_v2 (scale bar removed)" not in sentence and "on the scale-bar corner 0.010 (its area 0.026)" in sentence
+    assert "(majority baseline 0.500)" in sentence
     held = run({"densenet121": 0.91, "mobilenet_v2": 0.89}, mr_ssim=0.9, tint=tint[tint["model"] == "mobilenet_v2"])[-1]
-    assert "no model loses accuracy" in held and "majority baseline" not in held
-    with_baseline = run({"densenet121": 0.91, "mobilenet_v2": 0.89}, mr_ssim=0.9, tint=tint.assign(**{"majority baseline": 0.5}))[-1]
-    assert "0.900 / 0.880 (-0.020 [-0.080, 0.040]) (majority baseline 0.500);" in with_baseline
+    assert "No model that learned loses accuracy beyond its interval under any probe" in held
+
+
+NOT_LEARNED = "cannot be told here: the model did not learn"
+
+
+def test_the_probe_verdict_sets_apart_a_model_that_did_not_learn():
+    tint = probes_of({"densenet121": {"tint equalised": -0.3}, "mobilenet_v2": {"tint equalised": -0.3}},
+                     low={"mobilenet_v2": 0.5})
+    sentence = run({"densenet121": 0.91, "mobilenet_v2": 0.89}, mr_ssim=0.9, tint=tint)[-1]
+    assert f"for densenet121 (tint equalised): those models read the glass or the mark; {NOT_LEARNED} (mobilenet_v2)." in sentence
+    alone = run({"densenet121": 0.91, "mobilenet_v2": 0.89}, mr_ssim=0.9, tint=tint[tint["model"] == "mobilenet_v2"])[-1]
+    assert f"any probe; {NOT_LEARNED} (mobilenet_v2)." in alone and "falls" not in alone
 
 
 def test_the_accuracy_sentence_says_the_majority_baseline_where_the_table_has_it():
@@ -83,3 +104,14 @@ def test_the_accuracy_sentence_says_the_majority_baseline_where_the_table_has_it
     sentence = dual_cam_findings(t1, t2_of(0.9), spread_of(14), {}, {}, epochs=1)[0]
     assert "on 200 test cells (majority baseline 0.50) after 1 epoch(s)" in sentence
     assert "majority baseline" not in run({"densenet121": 0.91, "mobilenet_v2": 0.89}, mr_ssim=0.9)[0]
+
+
+def test_the_mr_ssim_verdict_needs_models_that_learned():
+    t1 = t1_of({"densenet121": 0.91, "mobilenet_v2": 0.54})  # mobilenet_v2: 0.50 [0.50, 0.58] against 0.50
+    t1["majority baseline"] = np.where(t1["metric"] == "accuracy", 0.5, np.nan)
+    t2 = dual_cam_findings(t1, t2_of(0.9), spread_of(14), {}, {}, epochs=1)[-1]
+    assert f"(MR-SSIM ≥ 0.85) {NOT_LEARNED} (mobilenet_v2)." in t2 and "holds for both" not in t2
+    clear = dual_cam_findings(t1.assign(**{"majority baseline": 0.45}), t2_of(0.9), spread_of(14), {}, {}, epochs=1)[-1]
+    assert "holds for both models and classes" in clear and NOT_LEARNED not in clear
+
+

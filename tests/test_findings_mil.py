@@ -93,3 +93,19 @@ def test_the_diagnosis_sentence_says_the_majority_baseline_where_the_table_has_i
     tables["t0"]["majority baseline"] = np.where(tables["t0"]["metric"] == "accuracy", 0.5, np.nan)
     sentence = _sentence(mil_findings(**tables), "P2-T0")
     assert "60 test patients; accuracy 0.95 [0.86, 0.98] (majority baseline 0.50), sensitivity 0.90" in sentence
+
+
+NOT_LEARNED = "cannot be told here: the model did not learn"
+
+
+@pytest.mark.parametrize("baseline, learned", [(0.86, False), (0.9, False), (0.5, True)])
+def test_the_verdicts_on_the_patient_model_need_a_model_that_learned(baseline, learned):
+    tables = _tables()  # accuracy 0.95 [0.86, 0.98]
+    tables["t0"]["majority baseline"] = np.where(tables["t0"]["metric"] == "accuracy", baseline, np.nan)
+    sentences = mil_findings(**tables, overlap=0.9)
+    for artefact in ("P2-F5", "P2-F6", "P2-A1", "P2-A2"):
+        assert _sentence(sentences, artefact).endswith(f": {NOT_LEARNED}.") != learned, artefact
+    if learned:
+        assert "hinges on blasts, as the paper says" in _sentence(sentences, "P2-F5")
+        assert _sentence(sentences, "P2-A2").endswith("pre-training helps, as in the paper.")
+    assert NOT_LEARNED not in " ".join(_sentence(sentences, a) for a in ("P2-M1", "P2-T0", "P2-F7", "P2-T2", "P2-X1"))

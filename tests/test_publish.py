@@ -255,6 +255,23 @@ def test_the_two_tint_tests_stand_side_by_side_with_what_differs(tmp_path):
     assert "synthetic fields" not in text and "end-to-end CNN" not in text, "only X-T4's Aria rows"
 
 
+def test_notebook_01s_four_probes_stand_beside_notebook_04s(tmp_path):
+    tables = tint_tables()
+    cues = ["as given", "tint equalised", "scale bar removed", "tint equalised, scale bar removed"]
+    tables["P1-X1_probes"] = pd.DataFrame({"model": "densenet121", "test cue": cues, "accuracy": [0.96, 0.95, 0.9, 0.89],
+                                           "accuracy low": [0.93, 0.92, 0.86, 0.85], "accuracy high": [0.99, 0.98, 0.94, 0.93],
+                                           "accuracy minus as given": [0.0, -0.01, -0.06, -0.07],
+                                           "accuracy minus as given low": [0.0, -0.03, -0.09, -0.1],
+                                           "accuracy minus as given high": [0.0, 0.01, -0.03, -0.04], "n": 100,
+                                           "majority baseline": 0.5})
+    del tables["P1-X1_tint"]
+    text = section(publish.summary_markdown(results_folder(tmp_path, tables, TINT_CARDS)), "The two tint tests on Aria")
+    assert "| notebook 01, as given | densenet121 | 0.960 [0.930, 0.990] | — | 0.500 |" in text
+    assert "| notebook 01, scale bar removed | densenet121 | 0.900 [0.860, 0.940] | -0.060 [-0.090, -0.030] | 0.500 |" in text
+    assert "| notebook 04, tint equalised | Standard_CNN/2 | 0.610 [0.520, 0.700] | -0.360 [-0.450, -0.270] | not recorded |" in text
+    assert "| test images | 100 |" in text
+
+
 def test_the_tint_tests_say_when_a_card_is_missing(tmp_path):
     text = section(publish.summary_markdown(results_folder(tmp_path, tint_tables(), {"01_dual_cam": TINT_CARDS["01_dual_cam"]})),
                    "The two tint tests on Aria")
@@ -290,3 +307,69 @@ def test_the_classifiers_of_x_t1_stand_beside_their_baseline(tmp_path):
     old = results_folder(tmp_path / "old", {"X-T1_cams": x1.drop(columns=["classifier accuracy", "classifier accuracy low",
                                                                            "classifier accuracy high", "classifier majority baseline"])})
     assert "| JTSC | Standard_CNN/2 | nucleus (expert mask) | not recorded | not recorded |" in publish.summary_markdown(old)
+
+
+# --------------------------------------------------------------------------------------------------
+# Models that did not learn
+# --------------------------------------------------------------------------------------------------
+def test_publishing_says_a_model_did_not_learn_by_the_rule_and_words_of_the_verdicts():
+    from leukutils import claims
+
+    for low, baseline in [(0.4, 0.5), (0.5, 0.5), (0.51, 0.5), (np.nan, 0.5), (0.3, np.nan), (0.3, None)]:
+        assert publish.learned(low, baseline) == claims.learned(low, np.nan if baseline is None else baseline), (low, baseline)
+    assert claims.NOT_LEARNED == f"cannot be told here: {publish.DID_NOT_LEARN}"
+
+
+def test_an_accuracy_interval_that_reaches_its_baseline_says_the_model_did_not_learn(tmp_path):
+    t5 = pd.DataFrame({"model": ["Segmented Mish Medium", "NoSegmented ReLU Linear"], "n": [40, 40], "test accuracy": [0.6, 0.5],
+                       "test accuracy low": [0.45, 0.3], "test accuracy high": [0.75, 0.65], "paper val accuracy": [0.9999, np.nan],
+                       "majority baseline": [0.3, 0.3]})
+    text = section(publish.summary_markdown(results_folder(tmp_path, {"P3-T5_x": t5})), "ResNet-50s on segmented and raw images")
+    assert "| 0.600 [0.450, 0.750] | 0.300 |" in text
+    assert "| test accuracy, NoSegmented ReLU Linear (40 images) | 0.500 [0.300, 0.650] (the model did not learn) | 0.300 |" in text
+    p2 = section(publish.summary_markdown(results_folder(tmp_path / "p2", {"P2-T0_patient_level_metrics": p2_t0(20, 40, 18, 30)})),
+                 "Patient-level diagnosis (detector, cell features, LSTM)")  # accuracy 0.8 [0.7, 0.81] against 0.667 derived
+    assert "(the model did not learn)" not in p2
+    near = p2_t0(20, 40, 18, 30, baseline=0.75)
+    p2 = section(publish.summary_markdown(results_folder(tmp_path / "near", {"P2-T0_patient_level_metrics": near})),
+                 "Patient-level diagnosis (detector, cell features, LSTM)")
+    assert "| 0.800 [0.700, 0.810] (the model did not learn) | 0.750 |" in p2
+    assert p2.count("did not learn") == 1, "said of the accuracy, not of sensitivity or specificity"
+
+
+def test_the_aria_accuracies_and_classifiers_say_which_models_did_not_learn(tmp_path):
+    results = results_folder(tmp_path, {"P1-T1_test_metrics": p1_t1({"a": (30, 10, 30, 10), "b": (30, 10, 27, 6)}, baseline=0.8)})
+    text = section(publish.summary_markdown(results), "Aria accuracy")
+    assert "| Aria accuracy, a (40 test images) | 1.000 [0.950, 1.000] | 0.800 |" in text
+    assert "| Aria accuracy, b (40 test images) | 0.825 [0.775, 0.875] (the model did not learn) | 0.800 |" in text
+    x1 = pd.DataFrame({"method": ["gradcam", "gradcam"], "data": ["synthetic fields", "JTSC"], "model": ["Standard_CNN/2"] * 2,
+                       "evidence": ["blast nuclei", "nucleus (expert mask)"], "classifier accuracy": [0.9, 0.45],
+                       "classifier accuracy low": [0.85, 0.35], "classifier accuracy high": [0.95, 0.55],
+                       "classifier majority baseline": [0.5, 0.41]})
+    text = section(publish.summary_markdown(results_folder(tmp_path / "x1", {"X-T1_cams": x1})), "Claims tested")
+    assert "| JTSC | Standard_CNN/2 | nucleus (expert mask) | 0.450 [0.350, 0.550] (the model did not learn) | 0.410 |" in text
+    assert "| synthetic fields | Standard_CNN/2 | blast nuclei | 0.900 [0.850, 0.950] | 0.500 |" in text
+
+
+def test_the_tint_tests_say_which_model_did_not_learn(tmp_path):
+    given = tint_tables()
+    given["P1-X1_tint"] = given["P1-X1_tint"].assign(**{"majority baseline": 0.7})
+    given["X-T4_shortcut_cue"] = given["X-T4_shortcut_cue"].assign(**{"majority baseline": 0.5})
+    text = section(publish.summary_markdown(results_folder(tmp_path, given, TINT_CARDS)), "The two tint tests on Aria")
+    assert "| notebook 01, as given | standard_cnn | 0.810 [0.700, 0.900] (the model did not learn) | — | 0.700 |" in text
+    assert "| notebook 01, tint equalised | standard_cnn | 0.790 [0.680, 0.880] | -0.020 [-0.080, 0.040] (the model did not learn) |" in text
+    assert "| notebook 04, as given | Standard_CNN/2 | 0.970 [0.930, 1.000] | — | 0.500 |" in text
+    assert text.count("did not learn") == 2, "notebook 04's model learned"
+    given["X-T4_shortcut_cue"].loc[1, "accuracy low"] = 0.5
+    text = section(publish.summary_markdown(results_folder(tmp_path / "b", given, TINT_CARDS)), "The two tint tests on Aria")
+    assert "| notebook 04, tint equalised | Standard_CNN/2 | 0.610 [0.520, 0.700] | -0.360 [-0.450, -0.270] (the model did not learn) |" in text
+
+
+def test_a_verdict_on_a_model_that_did_not_learn_is_shown_in_its_words(tmp_path):
+    x0 = pd.DataFrame({"paper": ["paper 1", "paper 2"], "claim": ["agree", "blasts"], "test": ["X-T2: r", "X-T4 (corner): LSTM"],
+                       "effect": ["Spearman r", "accuracy difference"], "seeds": [1, 1], "value": [0.5, 0.3],
+                       "value low": [0.4, 0.2], "value high": [0.6, 0.4],
+                       "verdict": ["cannot be told here: the model did not learn", "holds"]})
+    text = section(publish.summary_markdown(results_folder(tmp_path, {"X-T0_verdicts": x0})), "Claims tested")
+    assert "| paper 1 | X-T2: r | Spearman r | 0.500 [0.400, 0.600] | **cannot be told here: the model did not learn** |" in text
+    assert "cannot be told here: the model did not learn: 1" in text

@@ -1,9 +1,9 @@
-"""leukutils.shortcuts: cues planted as the generator draws them, tints equalised, corners masked; the
+"""leukutils.shortcuts: cues planted as the generator draws them, tints equalised, corner marks found and inpainted; the
 segment helpers the shortcut tests use (cell masks, nucleus crops) and metrics' threshold search."""
 import numpy as np
 import pytest
 
-from leukutils import metrics, segment, shortcuts
+from leukutils import metrics, preprocess, segment, shortcuts
 from leukutils.data.synth import cues
 
 
@@ -19,7 +19,6 @@ def test_cues_follow_the_generator():
     classes, cued = shortcuts.cued_conditions(np.repeat(grey[None], 5, axis=0), labels, "corner", rate=1.0)
     np.testing.assert_array_equal(classes["reversed"], 1 - labels)
     assert not classes["absent"].any() and np.array_equal(cued["absent"][0], grey)
-    assert np.array_equal(shortcuts.corner_region((20, 30), (4, 6)), shortcuts.mask_corner(np.zeros((20, 30, 1), np.uint8), (4, 6), [1])[..., 0] > 0)
 
 
 def test_crops_bags_and_threshold():
@@ -37,7 +36,7 @@ def test_crops_bags_and_threshold():
     assert 0.2 < threshold < 0.8
 
 
-def test_background_tint_equalised_and_corner_masked():
+def test_background_tint_equalised():
     image = np.full((20, 30, 3), (200, 180, 220), np.uint8)
     image[5:10, 5:10] = (80, 40, 120)                    # a "cell"
     background = np.ones((20, 30), bool)
@@ -46,9 +45,7 @@ def test_background_tint_equalised_and_corner_masked():
     out = shortcuts.equalise_background(image, background, np.array([220.0, 220.0, 220.0]))
     np.testing.assert_array_equal(out[0, 0], [220, 220, 220])
     np.testing.assert_array_equal(out[6, 6], np.round(np.array([80, 40, 120]) * [1.1, 220 / 180, 1.0]).astype(np.uint8))
-    masked = shortcuts.mask_corner(image, (4, 6), np.array([1, 2, 3]))
-    assert (masked[-4:, -6:] == [1, 2, 3]).all() and np.array_equal(masked[:-4], image[:-4])
-    assert np.array_equal(image[-1, -1], [200, 180, 220]), "the input is not changed"
+    assert np.array_equal(image[0, 0], [200, 180, 220]), "the input is not changed"
 
 
 def test_equalise_tints_moves_every_background_to_the_reference_rows_tint():
@@ -87,3 +84,84 @@ def test_the_nucleus_mark_is_drawn_inside_every_nucleus_and_survives_segmentatio
     assert shortcuts.cue_regions("corner", images["absent"]).shape == (2, 40, 40)
     with pytest.raises(ValueError, match="nuclei="):
         shortcuts.cued_conditions(np.stack([image]), np.array([1]), shortcuts.NUCLEUS_MARK, 1.0)
+
+
+# ------------------------------------------------------------------------------------ corner marks
+def _smear(seed: int = 0, size: int = 120) -> np.ndarray:
+    """A light field with two purple nuclei and a pink red cell (a blob, not a stroke)."""
+    rng = np.random.default_rng(seed)
+    field = np.clip(rng.normal(225, 4, (size, size, 3)), 0, 255).astype(np.uint8)
+    yy, xx = np.ogrid[:size, :size]
+    field[(yy - 40) ** 2 + (xx - 40) ** 2 <= 100] = (120, 60, 170)
+    field[(yy - 80) ** 2 + (xx - 30) ** 2 <= 64] = (200, 20, 30)      # saturated red, but 16 px wide
+    return field
+
+
+def _with_bar(field: np.ndarray, colour=(0, 0, 0)) -> np.ndarray:
+    out = field.copy()
+    h, w = out.shape[:2]
+    out[h - 8:h - 6, w - 20:w - 4] = colour                          # a 2-px bar
+    out[h - 12:h - 9, w - 20:w - 18] = colour                        # and a tick
+    return out
+
+
+def test_a_thin_mark_in_a_corner_is_found_by_class_and_colour_and_a_blob_is_not():
+    plain = [_smear(k) for k in range(4)]
+    images = plain[:2] + [_with_bar(plain[2]), _with_bar(plain[3], (230, 20, 20))]
+    table = shortcuts.corner_mark_table(images, ["a", "a", "b", "b"]).set_index(["class", "corner"])
+    assert table.loc[("a", "bottom right"), "with a mark"] == 0, "the red cell is a blob: no mark"
+    assert table.loc[("b", "bottom right"), ["with a mark", "dark mark", "red mark"]].tolist() == [1.0, 0.5, 0.5]
+    assert table.xs("top left", level="corner")["with a mark"].sum() == 0
+    assert table["images"].tolist() == [2] * 8
+    region = shortcuts.mark_region(images[2:], margin=0.0)
+    assert region == (108 / 120, 100 / 120, 114 / 120, 116 / 120)
+    assert shortcuts.mark_region(plain) is None
+    cleaned = [preprocess.inpaint_region(image, shortcuts.mark_region(images[2:])) for image in images[2:]]
+    assert shortcuts.corner_mark_table(cleaned, ["b", "b"])["with a mark"].sum() == 0, "inpainting removes the bar"
+    assert np.abs(cleaned[0][100:, 90:].astype(int) - 225).max() < 40, "filled with the glass around it, not a flat patch of black"
+    with pytest.raises(ValueError, match="no images"):
+        shortcuts.corner_mark_table([], [])
+
+
+def test_the_four_probes_equalise_the_tint_and_inpaint_the_mark():
+    fields = np.stack([_with_bar(_smear(k)) for k in range(3)])
+    fields[1] = np.clip(fields[1].astype(int) + [0, 0, 20], 0, 255).astype(np.uint8)  # a bluer glass
+    cells = np.zeros(fields.shape[:3], bool)
+    cells[:, 25:55, 25:55] = True
+    probes, tints = shortcuts.shortcut_probes(fields, cells, shortcuts.mark_region(fields))
+    assert list(probes) == list(shortcuts.PROBES) and tints.shape == (3, 3)
+    assert (probes["as given"] == fields).all()
+    removed = shortcuts.corner_mark_table(list(probes["scale bar removed"]), ["x"] * 3)
+    assert removed["with a mark"].sum() == 0 and (probes["scale bar removed"][:, :60] == fields[:, :60]).all()
+    backgrounds = [shortcuts.background_colour(f, ~c) for f, c in zip(probes["tint equalised"], cells)]
+    assert np.ptp(backgrounds, axis=0).max() <= 1, "one tint after equalising"
+    assert shortcuts.corner_mark_table(list(probes["tint equalised, scale bar removed"]), ["x"] * 3)["with a mark"].sum() == 0
+
+
+def test_inpaint_region_checks_its_region():
+    image = _smear()
+    assert (preprocess.inpaint_region(image, None) == image).all()
+    with pytest.raises(ValueError, match="top < bottom"):
+        preprocess.region_mask((10, 10), (0.5, 0.0, 0.4, 1.0))
+
+
+@pytest.mark.realdata
+def test_aria_carries_its_mark_in_the_bottom_right_corner_in_a_colour_that_differs_by_class():
+    """The check of notebook 00 (D-T4) on the real Aria set: a mark in the bottom-right corner of
+    nearly every image of every class, none elsewhere, red in about half of the Early fields and in none
+    of the Pro fields: a label cue by its colour. Inpainting the region found removes it."""
+    from conftest import real_dataset
+
+    from leukutils.data import readers
+
+    records = readers.read_class_folders(real_dataset("aria"), classes=("Benign", "Early", "Pre", "Pro"))
+    table = shortcuts.corner_marks_of_sets({"Aria": records}, per_class=60, seed=0).set_index(["class", "corner"])
+    corner = table.xs("bottom right", level="corner")
+    assert (corner["with a mark"] >= 0.8).all(), corner
+    assert (table.drop("bottom right", level="corner")["with a mark"] <= 0.05).all()
+    assert corner.loc["Early", "red mark"] >= 0.3 and corner.loc["Pro", "red mark"] == 0
+    images = [readers.load_image(r.path) for r in records[::40]]
+    region = shortcuts.mark_region(images)
+    assert region is not None and region[0] > 0.8 and region[1] > 0.75 and region[2:] == (1.0, 1.0)
+    cleaned = shortcuts.corner_mark_table([preprocess.inpaint_region(i, region) for i in images], ["x"] * len(images))
+    assert cleaned.set_index("corner").loc["bottom right", "with a mark"] <= 0.05

@@ -410,12 +410,31 @@ def describe_bags(bags: Sequence[Bag]) -> str:
 
 
 def pseudo_patients(records: Sequence, images_per_patient: int, per_class: int = 0, seed: int = 0,
-                    healthy: str = "Benign") -> tuple[list, list, dict[str, int]]:
+                    healthy: str = "Benign", balance: bool = False) -> tuple[list, list, dict[str, int]]:
     """Pseudo-patients from single fields with image-level labels and no patient ids (Aria).
 
     The fields of each class are shuffled (``seed``), cut to ``per_class`` (0: all) and halved: the
     first half is a cell pool (each field its own subject), the second half is grouped into patients of
     ``images_per_patient`` fields of that class (a class-``c`` patient ``c-000``, ``c-001``, ...).
+
+    Every class other than ``healthy`` is ALL (Aria's Early, Pre and Pro), so with one healthy class
+    and three ALL classes of equal size three patients in four are ALL. With ``balance`` the ALL
+    classes share the healthy class's numbers instead: the healthy class gives ``n`` fields (all of
+    them, or ``per_class``, or as many as the ALL classes hold together), ``n // 2`` to the pool and
+    the rest to ``P`` patients; the ALL classes give ``n // 2`` pool fields and ``P`` patients
+    between them, spread evenly (the first classes by name take one more when they do not divide).
+    The pool and the patients then hold as many ALL as healthy fields and patients, and "always ALL"
+    scores 0.5. A patient still holds fields of one class only.
+
+    Parameters
+    ----------
+    records : records of single fields (``leukutils.data.records.Record``), ``label`` = the field's class.
+    images_per_patient : fields per pseudo-patient (>= 1).
+    per_class : at most this many fields of a class (0: all); with ``balance``, of the healthy class
+        and of the ALL classes together.
+    seed : seed of the shuffles; the same arguments give the same pool and patients.
+    healthy : the class whose patients are healthy (label 0).
+    balance : whether ALL and healthy get equal numbers of pool fields and of patients.
 
     Returns
     -------
@@ -427,18 +446,52 @@ def pseudo_patients(records: Sequence, images_per_patient: int, per_class: int =
     by_class: dict[str, list] = {}
     for r in records:
         by_class.setdefault(r.label, []).append(r)
+    shuffled = {label: [members[i] for i in rng.permutation(len(members))] for label, members in sorted(by_class.items())}
+    k = images_per_patient
+    sizes = {label: len(members) for label, members in shuffled.items()}
+    if balance:
+        counts = _balanced_counts(sizes, k, per_class, healthy)
+    else:
+        counts = {}
+        for label, size in sizes.items():
+            n = min(size, per_class) if per_class else size
+            counts[label] = (n // 2, (n - n // 2) // k)
     pool_fields, patient_fields, patient_labels = [], [], {}
-    for label, members in sorted(by_class.items()):
-        members = [members[i] for i in rng.permutation(len(members))]
-        if per_class:
-            members = members[:per_class]
-        half, k = len(members) // 2, images_per_patient
-        pool_fields += [replace(r, subject=str(r.path)) for r in members[:half]]
-        for j in range(0, len(members) - half - k + 1, k):
-            subject = f"{label}-{j // k:03d}"
+    for label, members in shuffled.items():
+        n_pool, n_patients = counts[label]
+        pool_fields += [replace(r, subject=str(r.path)) for r in members[:n_pool]]
+        for j in range(n_patients):
+            subject = f"{label}-{j:03d}"
             patient_labels[subject] = int(label != healthy)
-            patient_fields += [replace(r, subject=subject) for r in members[half + j: half + j + k]]
+            patient_fields += [replace(r, subject=subject) for r in members[n_pool + j * k: n_pool + (j + 1) * k]]
     return pool_fields, patient_fields, patient_labels
+
+
+def _spread(total: int, n_parts: int) -> list[int]:
+    """``total`` split into ``n_parts`` counts as even as possible, the larger ones first."""
+    return [total // n_parts + (i < total % n_parts) for i in range(n_parts)]
+
+
+def _balanced_counts(sizes: Mapping[str, int], images_per_patient: int, per_class: int,
+                     healthy: str) -> dict[str, tuple[int, int]]:
+    """Class → (pool fields, patients) of :func:`pseudo_patients` with ``balance``: as many ALL as
+    ``healthy`` pool fields and patients, the ALL share spread evenly over the ALL classes (``sizes``:
+    class → number of fields)."""
+    ill = sorted(label for label in sizes if label != healthy)
+    if healthy not in sizes or not ill:
+        raise ValueError(f"pseudo_patients: balancing needs the healthy class {healthy!r} and at least one "
+                         f"other class, got {sorted(sizes)}")
+    n = min(sizes[healthy], sum(sizes[label] for label in ill))
+    n = min(n, per_class) if per_class else n
+    n_pool, n_patients = n // 2, (n - n // 2) // images_per_patient
+    counts = {healthy: (n_pool, n_patients)}
+    for label, pool_share, patient_share in zip(ill, _spread(n_pool, len(ill)), _spread(n_patients, len(ill))):
+        needed = pool_share + patient_share * images_per_patient
+        if needed > sizes[label]:
+            raise ValueError(f"pseudo_patients: class {label!r} has {sizes[label]} fields, a balanced split of "
+                             f"{n} fields per side needs {needed} of it; lower per_class")
+        counts[label] = (pool_share, patient_share)
+    return counts
 
 
 def detected_bags(smears: Sequence, patient_labels: Mapping[str, int], detect: Callable, *, crop_size: int,
