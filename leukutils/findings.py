@@ -468,7 +468,7 @@ def _probe_tests(fields: pd.DataFrame, ci: dict, x4: pd.DataFrame | None = None)
         learned = _cue_model_learned(x4, cue, model)
         for probe in ("absent", "reversed"):
             value = _paired(rows, {"test cue": probe}, {"test cue": "as in training"}, "accuracy", "field", **ci)
-            tests.append(("all three (shortcut)", f"X-T4 ({cue}): accuracy of the {model} with the {cue} {probe} minus as "
+            tests.append(("all three (shortcut)", f"X-T4 ({cue}): accuracy of {'' if model.startswith('paper') else 'the '}{model} with the {cue} {probe} minus as "
                                                   "in training, same test fields; holds when the loss is surely under 0.05",
                           "accuracy difference", 1, value, {"holds_if_above": -0.05}, learned))
     return tests
