@@ -75,21 +75,21 @@ def test_segmentation_findings_where_the_paper_does_not_hold(shuffle):
     assert "0.40 of its Grad-CAM, 0.60 of the raw" in cam_sentence and cam_sentence.endswith("unlike the paper.")
 
 
-def test_segmentation_findings_read_the_real_profiles_first_tables():
-    """The real run published before issue 19 names T5's test images ``test images`` and has no attention table
-    columns beyond these; its T2, T5, T7 and T8 are read as they are."""
+def test_segmentation_findings_read_the_published_real_tables():
+    """The published real run's T2, T5, X1, T7, T8 and TA3 are read as they are, whatever variants it trained;
+    the sentences carry the published test-set size and Dice."""
     from pathlib import Path
 
     real = Path(__file__).resolve().parents[1] / "results" / "real" / "tables"
-    if not (real / "P3-T5_eight_resnet50_variants.csv").is_file():
-        pytest.skip("no published real run of notebook 03")
-    t2, t5, t7, t8, ta3 = (pd.read_csv(next(real.glob(f"{i}_*.csv"))) for i in ("P3-T2", "P3-T5", "P3-T7", "P3-T8", "P3-TA3"))
-    attention = tables(True)["attention"]
-    x1 = pd.DataFrame({"segmented": ["Segmented Mish Linear"], "raw": ["NoSegmented Mish Linear"], "n": 40, "seeds": 1,
-                       "segmented minus raw": -0.15, "segmented minus raw low": -0.35, "segmented minus raw high": 0.05})
-    sentences = segmentation_findings(t2, t5, x1, t7, t8, ta3, attention)
-    assert "on 40 images (chance 0.25)" in sentences[1] and sentences[1].endswith("more accurate cannot be told here.")
-    assert sentences[0].startswith("P3-T2, P3-F4: Dice of the U-Net 0.951")
+    if not list(real.glob("P3-X1_*.csv")):
+        pytest.skip("no published real run of notebook 03 with its paired difference (P3-X1)")
+    t2, t5, x1, t7, t8, ta3 = (pd.read_csv(next(real.glob(f"{i}_*.csv"))) for i in ("P3-T2", "P3-T5", "P3-X1", "P3-T7", "P3-T8", "P3-TA3"))
+    pair = x1["segmented"].iloc[0], x1["raw"].iloc[0]  # the variants it trained
+    attention = tables(True)["attention"].assign(model=list(pair))
+    sentences = segmentation_findings(t2, t5, x1, t7, t8, ta3, attention, segmented_model=pair[0], raw_model=pair[1])
+    assert f"on {int(x1['n'].iloc[0])} images (chance 0.25" in sentences[1]
+    assert f"{x1['segmented minus raw'].iloc[0]:.3f} [" in sentences[1] or f"+{x1['segmented minus raw'].iloc[0]:.3f} [" in sentences[1]
+    assert sentences[0].startswith("P3-T2, P3-F4: Dice of the U-Net")
 
 
 def test_the_accuracy_sentence_says_the_majority_baseline_where_the_table_has_it():
