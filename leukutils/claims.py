@@ -28,6 +28,7 @@ from .data.bags import augment_cells, blank_image
 from .data.torch_datasets import TensorImageDataset, resize_image, resize_mask, to_tensor
 from .features import FeatureBank
 from .models.classifiers import StandardCNN
+from .report import learned
 
 #: The per-field columns of the sanity checks (X-T2), in the order of the table.
 SANITY_COLUMNS = ("MR-SSIM", "SSIM to trained Grad-CAM", "Grad-CAM relevance mass", "Grad-CAM pointing game")
@@ -560,8 +561,7 @@ def tint_and_scale_bar(fields: np.ndarray, labels: np.ndarray, rows: tuple[np.nd
     table = probe_table(correct, labels[test_rows], n_boot=n_boot, seed=seed)
     table = table.assign(**cam_masses(maps, cells_small, mark), seeds=1)
     table.insert(0, "data", "Aria")
-    fields_table = per_field_table({key: ok for key, ok in correct.items()}, np.ones(len(test_rows), bool), test_rows,
-                                   data="Aria")
+    fields_table = per_field_table(correct, np.ones(len(test_rows), bool), test_rows, data="Aria")
     return table, fields_table, tints
 
 
@@ -570,16 +570,6 @@ def tint_and_scale_bar(fields: np.ndarray, labels: np.ndarray, rows: tuple[np.nd
 # --------------------------------------------------------------------------------------------------
 #: The verdict of a test that rests on a model whose accuracy interval reaches its majority baseline.
 NOT_LEARNED = "cannot be told here: the model did not learn"
-
-
-def learned(accuracy_low: float, baseline: float) -> bool:
-    """Whether a model learned: the low end of its accuracy interval lies above its majority baseline (the
-    accuracy of always predicting the test set's largest class, :func:`leukutils.metrics.majority_baseline`).
-
-    False when ``accuracy_low`` ≤ ``baseline``; True otherwise, also when either is NaN (nothing to compare
-    them by: a verdict then stands as its own interval gives it).
-    """
-    return not float(accuracy_low) <= float(baseline)
 
 
 def verdict(low: float, high: float, holds_if_above: float = 0.0, claim_direction: int = 1,

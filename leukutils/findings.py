@@ -13,7 +13,7 @@ import pandas as pd
 from scipy.stats import spearmanr
 
 from . import claims, metrics
-from .report import paper_values, rows_with_ci, with_ci
+from .report import learned, paper_values, rows_with_ci, with_ci
 
 
 def row_of(table: pd.DataFrame, **key) -> pd.Series:
@@ -37,7 +37,7 @@ def estimate(row: pd.Series, column: str, digits: int = 3) -> str:
 
 def model_learned(table: pd.DataFrame | None, column: str, baseline: str = "majority baseline", **key) -> bool:
     """Whether the model of the rows of ``table`` whose columns equal ``key`` learned: for every such row,
-    :func:`leukutils.claims.learned` of its ``<column> low`` against its ``baseline``
+    :func:`leukutils.report.learned` of its ``<column> low`` against its ``baseline``
     (``model_learned(t5, "test accuracy", model="Segmented Mish Medium")``).
 
     True where ``table`` is None, or lacks the interval or the baseline (nothing to compare); a ``KeyError``
@@ -54,7 +54,7 @@ def model_learned(table: pd.DataFrame | None, column: str, baseline: str = "majo
         raise KeyError(f"model_learned: no row with {key}")
     rows = table[match]
     lows, baselines = (rows[c] if c in rows else pd.Series(np.nan, index=rows.index) for c in (f"{column} low", baseline))
-    return all(claims.learned(low, base) for low, base in zip(lows, baselines))
+    return all(learned(low, base) for low, base in zip(lows, baselines))
 
 
 def not_learned(table: pd.DataFrame | None, column: str, models, baseline: str = "majority baseline") -> list[str]:
@@ -117,7 +117,7 @@ def dual_cam_findings(t1: pd.DataFrame, t2: pd.DataFrame, spread: pd.DataFrame, 
     missed = sorted(set(accuracy["model"]) - set(accurate["model"]))
     verdict = ("holds for every one" if not missed else f"does not hold for {', '.join(missed)}")
     out = [f"P1-T1: {len(accurate)} of the {len(accuracy)} trained models reach accuracy ≥ {ACCURATE} with an interval "
-           f"above {ABOVE_CHANCE} on {int(accuracy['n'].max())} test cells{_baseline(accuracy, 2)} after {epochs} epoch(s): the paper's result "
+           f"above {ABOVE_CHANCE} on {int(accuracy['n'].max())} test images{_baseline(accuracy, 2)} after {epochs} epoch(s): the paper's result "
            f"that the CNNs tell ALL blasts from normal cells {verdict}. "
            f"{rows_with_ci(accuracy, 'this run', 'model', digits=2)}. Not trained here: {', '.join(not_trained) or 'none'}."]
     if model in histories and model in predictions:
@@ -127,7 +127,7 @@ def dual_cam_findings(t1: pd.DataFrame, t2: pd.DataFrame, spread: pd.DataFrame, 
         predicted = np.asarray(probabilities).argmax(1)
         out.append(f"P1-F3–F5: {model} ends at training / validation accuracy {last['train_accuracy']:.3f} / "
                    f"{last['val_accuracy']:.3f}; it misses {int((predicted < y_true).sum())} of {int(np.sum(y_true))} ALL "
-                   f"test cells and calls {int((predicted > y_true).sum())} of {int(np.sum(y_true == 0))} normal ones ALL.")
+                   f"test images and calls {int((predicted > y_true).sum())} of {int(np.sum(y_true == 0))} normal ones ALL.")
     depends = bool((spread["distinct"] == spread["n"]).all() and (spread["constant"] == 0).all())
     out.append(f"P1-F6–F9: target maps (rows, columns) {map_size}; {int(spread['distinct'].sum())} distinct heatmaps of "
                f"{int(spread['n'].sum())}, {int(spread['constant'].sum())} constant; mean difference between two images' "
@@ -480,7 +480,7 @@ def claims_verdicts(x1_images: pd.DataFrame, x2_rows: pd.DataFrame, x3: pd.DataF
                     x4: pd.DataFrame | None = None) -> pd.DataFrame:
     """Notebook 04's ``X-T0``: one verdict per test, each from an effect with its 95 % interval, each
     naming the model and the pipeline it tested, and :data:`leukutils.claims.NOT_LEARNED` where a model it
-    rests on has an accuracy interval that reaches its majority baseline (:func:`leukutils.claims.learned`).
+    rests on has an accuracy interval that reaches its majority baseline (:func:`leukutils.report.learned`).
 
     Parameters
     ----------

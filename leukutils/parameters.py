@@ -359,6 +359,7 @@ RANGES: dict[str, Range] = {
     "pool_smears": POSITIVE, "n_views": POSITIVE, "n_patients": POSITIVE, "smears_per_patient": POSITIVE,
     "cells_per_smear": POSITIVE, "blast_fraction": SHARE, "extractor_size": POSITIVE, "stage1_series": POSITIVE,
     "stage1_epochs": POSITIVE, "stage2_series": POSITIVE, "stage2_length": POSITIVE, "stage2_epochs": POSITIVE,
+    "min_blast_fraction": SHARE,
     "weight_decay": AT_LEAST_ZERO, "partition_sizes": POSITIVE, "n_draws": POSITIVE, "ablation_seeds": AT_LEAST_ZERO,
     "extractor_sizes": POSITIVE, "t2_cells_per_patient": POSITIVE, "t2_pool_cells": AT_LEAST_ZERO,
     "t2_pool_views": POSITIVE, "series_lengths": POSITIVE, "length_series": POSITIVE, "length_epochs": POSITIVE,

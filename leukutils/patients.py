@@ -108,7 +108,8 @@ def fit_two_stage(model: nn.Module, bank, normal_pool: np.ndarray, blast_pool: n
     bank : :class:`leukutils.features.FeatureBank` of the cell pool.
     normal_pool, blast_pool : indices into ``bank`` of the normal and the blast cells.
     stage1, stage2 : dicts with ``n_series``, ``length`` (stage 1 forces 1), ``epochs``, ``lr`` (default
-        1e-3), ``weight_decay`` (Adam's L2 penalty, default 0), ``batch_size`` (default 32);
+        1e-3), ``weight_decay`` (Adam's L2 penalty, default 0), ``batch_size`` (default 32),
+        ``min_blast_fraction`` (least share of blasts in an ALL series, default 0: the paper's rule);
         ``stage1=None`` skips pre-training (ablation ``P2-A2``).
     seed : stage ``s`` (1, 2) draws its series (:func:`leukutils.data.bags.make_series`) and trains
         with seed ``seed * 1000 + s``.
@@ -129,7 +130,8 @@ def fit_two_stage(model: nn.Module, bank, normal_pool: np.ndarray, blast_pool: n
             continue
         length = 1 if name == "stage1" else int(stage["length"])
         series, labels = make_series(normal_pool, blast_pool, int(stage["n_series"]), length,
-                                     seed=seed * 1000 + offset)
+                                     seed=seed * 1000 + offset,
+                                     min_blast_fraction=float(stage.get("min_blast_fraction", 0.0)))
         optimizer = torch.optim.Adam(model.parameters(), lr=float(stage.get("lr", 1e-3)),
                                      weight_decay=float(stage.get("weight_decay", 0.0)))
         step = SeriesStep(bank, series, labels, batch_size=int(stage.get("batch_size", 32)), device=device)

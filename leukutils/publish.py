@@ -14,6 +14,7 @@ import hashlib
 import json
 import os
 import platform
+import re
 import shutil
 import subprocess
 import sys
@@ -28,7 +29,7 @@ import pandas as pd
 from . import config
 from .data import registry
 from .parameters import notebook_defaults
-from .report import with_ci
+from .report import learned, with_ci
 
 RESULTS_DIR = config.ROOT / "results"
 PUBLISHING = ("leukutils.publish", "leukutils.site")  # code that only publishes and renders results
@@ -113,7 +114,8 @@ def publish_run(run_dir: str | os.PathLike, summary: pd.DataFrame, plan: Mapping
 
     ``summary``: :func:`leukutils.run.reproduce`'s table (notebook, seconds, status); ``plan``: notebook
     file name → the parameters it ran with. Only notebooks with status ``ok`` are published; a notebook's
-    earlier publication is replaced. The machine's folders in a notebook (its injected ``output_dir``,
+    earlier publication is replaced, the tables and figures it no longer writes (a renamed artefact, one
+    dropped) removed with it (:func:`notebook_artefacts`). The machine's folders in a notebook (its injected ``output_dir``,
     paths in warnings) are written as :func:`leukutils.config.without_machine_paths` names them.
     Returns the results folder.
     """
@@ -121,9 +123,14 @@ def publish_run(run_dir: str | os.PathLike, summary: pd.DataFrame, plan: Mapping
     dest = Path(results_dir) if results_dir else RESULTS_DIR / profile
     for sub in ("notebooks", "tables", "figures", "provenance"):
         (dest / sub).mkdir(parents=True, exist_ok=True)
+    written = {path.name for sub in ("tables", "figures") for path in (run_dir / sub).glob("*")}
     for row in summary.itertuples():
         if row.status != "ok":
             continue
+        ids = notebook_artefacts(config.NOTEBOOKS_DIR / row.notebook)
+        for old in [p for sub in ("tables", "figures") for p in (dest / sub).glob("*")]:
+            if old.name.split("_", 1)[0] in ids and old.name not in written:
+                old.unlink()  # its earlier publication's, gone from this run
         executed = (run_dir / "notebooks" / row.notebook).read_text(encoding="utf-8")
         (dest / "notebooks" / row.notebook).write_text(config.without_machine_paths(executed), encoding="utf-8")
         ran_with = {**notebook_defaults(config.NOTEBOOKS_DIR / row.notebook), **plan[row.notebook]}  # every parameter
@@ -134,6 +141,18 @@ def publish_run(run_dir: str | os.PathLike, summary: pd.DataFrame, plan: Mapping
             shutil.copyfile(path, dest / sub / path.name)
     (dest / "SUMMARY.md").write_text(summary_markdown(dest))
     return dest
+
+
+#: An artefact id as a notebook's code quotes it (``"P1-T1"``, ``'X-F3'``; :func:`leukutils.report.artefact_name`).
+_QUOTED_ID = re.compile(r"""["'](P[123]-[A-Z]+\d*|X-[TF]\d+|D-[A-Z]+\d*)["']""")
+
+
+def notebook_artefacts(notebook: str | os.PathLike) -> set[str]:
+    """The artefact ids a notebook writes: those its code cells quote (each notebook writes the ids of its
+    own paper, ``P1-*`` … ``X-*``, and quotes no other's). Returns e.g. ``{"P1-T1", "P1-F3", …}``."""
+    cells = json.loads(Path(notebook).read_text(encoding="utf-8"))["cells"]
+    code = "\n".join("".join(c["source"]) for c in cells if c["cell_type"] == "code")
+    return set(_QUOTED_ID.findall(code))
 
 
 # --------------------------------------------------------------------------------------------------
@@ -255,13 +274,6 @@ def _baseline_value(row: pd.Series, column: str = BASELINE) -> float | None:
 #: What SUMMARY says beside an accuracy whose interval reaches its majority baseline, in the words of
 #: :data:`leukutils.claims.NOT_LEARNED` (the verdicts of ``X-T0`` carry that string whole).
 DID_NOT_LEARN = "the model did not learn"
-
-
-def learned(accuracy_low: float, baseline: float | None) -> bool:
-    """:func:`leukutils.claims.learned` on published numbers (this module publishes without importing the
-    modelling code): False when the low end of an accuracy interval reaches the majority baseline
-    (``accuracy_low`` ≤ ``baseline``); True otherwise, also when either is missing (None or NaN)."""
-    return baseline is None or not float(accuracy_low) <= float(baseline)
 
 
 def _low(row: pd.Series, column: str, also: tuple[tuple[str, str], ...] = ()) -> float:
@@ -502,7 +514,17 @@ def _segmented_classifiers(results: Path) -> list[Block]:
                     with_ci(r["test accuracy"], r["test accuracy low"], r["test accuracy high"])
                     + _learned_note(r, "test accuracy", _baseline_value(r)),
                     _recorded_baseline(r) or NOT_RECORDED,
-                    _paper(r["paper val accuracy"], 4, " (validation, FAB L1–L3 set)")] for _, r in t.iterrows()])]
+                    _paper(r["paper val accuracy"], 4, " (validation, FAB L1–L3 set)")] for _, r in t.iterrows()]
+                  + _paired_rows(_table(results, "P3-X1")))]
+
+
+def _paired_rows(x1: pd.DataFrame | None) -> list[list[str]]:
+    """``P3-X1``'s rows for the ResNet-50 block: each segmented variant minus its raw twin, same images."""
+    if x1 is None:
+        return []
+    return [[f"segmented minus raw, {r['segmented']} minus {r['raw']} (paired, {_count(r, 'n')} images)",
+             with_ci(r["segmented minus raw"], r["segmented minus raw low"], r["segmented minus raw high"]),
+             "—", "—"] for _, r in x1.iterrows()]
 
 
 def _classifiers_explained(results: Path) -> list[Block]:

@@ -193,3 +193,14 @@ def paper_values(artefact_id: str, keys, columns) -> np.ndarray:
         raise ValueError(f"paper_values: {len(keys)} keys but {len(columns)} columns")
     lookup = {(k, c): v for k, c, v in zip(rows["key"], rows["column"], rows["value"])}
     return np.array([lookup.get((str(k), str(c)), np.nan) for k, c in zip(keys, columns)], dtype=np.float64)
+
+
+def learned(accuracy_low: float, baseline: float | None) -> bool:
+    """Whether a model learned: the low end of its accuracy interval lies above its majority baseline (the
+    accuracy of always predicting the test set's largest class, :func:`leukutils.metrics.majority_baseline`).
+
+    False when ``accuracy_low`` ≤ ``baseline``; True otherwise, also when either is missing (None or NaN:
+    nothing to compare them by, so a verdict stands as its own interval gives it). The one rule of the
+    verdicts (:mod:`leukutils.claims`, :mod:`leukutils.findings`) and of ``SUMMARY.md`` (:mod:`leukutils.publish`).
+    """
+    return baseline is None or not float(accuracy_low) <= float(baseline)

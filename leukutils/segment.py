@@ -35,7 +35,7 @@ from .data.readers import ImageLoader
 from .data.torch_datasets import ImageDataset
 from .metrics import bootstrap_ci, mask_scores, summarise
 from .preprocess import _check_rgb_uint8 as _check_rgb
-from .preprocess import colour_constancy, nucleus_enhancement
+from .preprocess import colour_constancy, inpaint_region, nucleus_enhancement
 
 __all__ = [
     "segment_nuclei", "segment_nuclei_skimage", "fill_holes", "remove_small_regions",
@@ -328,6 +328,8 @@ class ClassifierInput(ImageLoader):
 
     Use as the ``loader`` of :class:`leukutils.data.torch_datasets.ImageDataset`. Reading and caching
     are :class:`leukutils.data.readers.ImageLoader`'s; this class adds the preparation.
+    ``mark_region`` (a corner mark such as a scale bar, :func:`leukutils.shortcuts.mark_region`) is
+    inpainted first (:func:`leukutils.preprocess.inpaint_region`), so that neither input carries it.
     ``corruption`` (an albumentations transform, e.g. :func:`leukutils.preprocess.robustness_corruption`)
     is applied to the raw image *before* segmentation, as noise from the microscope would be. Whether a
     nucleus was found is recorded per file in ``found``; an image without one enters the classifier all
@@ -339,16 +341,20 @@ class ClassifierInput(ImageLoader):
         for the raw image.
     corruption : optional callable ``corruption(image=...)["image"]`` on uint8 RGB.
     cache : keep the prepared image of each file in memory (only used without corruption).
+    mark_region : (top, left, bottom, right) fractions of the image to inpaint, or None (nothing).
     params : passed to :func:`segment_nuclei`.
     """
 
-    def __init__(self, segmented: bool = True, corruption=None, cache: bool = True, **params):
+    def __init__(self, segmented: bool = True, corruption=None, cache: bool = True,
+                 mark_region: Sequence[float] | None = None, **params):
         super().__init__(cache=cache and corruption is None)
         self.segmented, self.corruption, self.params = segmented, corruption, params
+        self.mark_region = None if mark_region is None else tuple(float(v) for v in mark_region)
         self.found: dict[str, bool] = {}
 
     def prepare(self, image: np.ndarray, path: str) -> np.ndarray:
-        """Corrupt (if asked), then segment (if asked) one (H, W, 3) uint8 image read from ``path``."""
+        """Inpaint the mark, corrupt, then segment (each if asked) one (H, W, 3) uint8 image read from ``path``."""
+        image = inpaint_region(image, self.mark_region)
         if self.corruption is not None:
             image = self.corruption(image=image)["image"]
         if self.segmented:

@@ -134,7 +134,8 @@ def segmented_minus_raw(scores: Mapping[str, HeldOutScores], n_boot: int = 1000,
 
 def robustness_table(trained: Mapping[str, BestFold], images: Callable[..., Dataset], indices: np.ndarray, transform: Callable,
                      clean: pd.DataFrame, corruption: Callable[[int], Any], segment_params: Mapping[str, Any], *,
-                     device: torch.device | str = "cpu", n_boot: int = 1000, seed: int = 0) -> pd.DataFrame:
+                     mark_region: Sequence[float] | None = None, device: torch.device | str = "cpu", n_boot: int = 1000,
+                     seed: int = 0) -> pd.DataFrame:
     """Table 7: every classifier on corrupted test images, one row per model.
 
     Parameters
@@ -147,6 +148,7 @@ def robustness_table(trained: Mapping[str, BestFold], images: Callable[..., Data
         :func:`leukutils.preprocess.robustness_corruption`), built afresh for every model so that every model
         sees the same draws; applied to the raw image before segmentation (:class:`leukutils.segment.ClassifierInput`).
     segment_params : :func:`leukutils.segment.segment_nuclei`'s options for the segmented inputs.
+    mark_region : the corner mark the clean inputs inpaint (:class:`leukutils.segment.ClassifierInput`), or None.
     seed : seeds the corruption and the bootstrap interval of the accuracy over test images (``n_boot`` resamples).
 
     Returns
@@ -157,7 +159,7 @@ def robustness_table(trained: Mapping[str, BestFold], images: Callable[..., Data
     clean_accuracy = clean.set_index("model")["test accuracy"]
     rows = []
     for name, best in trained.items():
-        corrupted = ClassifierInput(best.kind == "segmented", corruption(seed), **segment_params)
+        corrupted = ClassifierInput(best.kind == "segmented", corruption(seed), mark_region=mark_region, **segment_params)
         noisy = held_out_scores(best.model, images(indices, best.kind, transform, loader=corrupted), device,
                                 n_boot=n_boot, seed=seed, auc=False)
         rows.append({"model": name, **noisy.row(columns=("precision", "recall", "f1")),

@@ -5,6 +5,7 @@ Functions on arrays: (H, W, 3) uint8 images, (n, H, W, 3) stacks, (H, W) bool re
 """
 from __future__ import annotations
 
+import functools
 from typing import Sequence
 
 import cv2
@@ -245,6 +246,28 @@ def mark_region(images: Sequence[np.ndarray], min_frequency: float = 0.05, margi
     return (max(0.0, ys.min() / h - margin), max(0.0, xs.min() / w - margin),
             min(1.0, (ys.max() + 1) / h + margin), min(1.0, (xs.max() + 1) / w + margin))
 
+
+
+def training_mark_region(paths: Sequence, n_images: int = 200, seed: int = 0,
+                         **options) -> tuple[float, float, float, float] | None:
+    """:func:`mark_region` of at most ``n_images`` of the image files ``paths`` (a seeded draw, so that a
+    set sorted by class gives a mixed sample). Pass training images only: the region is then a property
+    of the training set that every other image, a user's included, can be cleaned with."""
+    paths = list(paths)
+    if not paths:
+        raise ValueError("training_mark_region: no image files given")
+    pick = np.sort(np.random.default_rng(seed).permutation(len(paths))[:n_images])
+    return mark_region([load_image(paths[i]) for i in pick], **options)
+
+
+def _load_without_mark(path, region: tuple[float, float, float, float] | None) -> np.ndarray:
+    return preprocess.inpaint_region(load_image(path), region)
+
+
+def mark_free_loader(region: Sequence[float] | None):
+    """The picklable reader ``path → (H, W, 3) uint8`` that inpaints ``region``
+    (:func:`leukutils.preprocess.inpaint_region`; None reads the image as it is)."""
+    return functools.partial(_load_without_mark, region=None if region is None else tuple(float(v) for v in region))
 
 def shortcut_probes(fields: np.ndarray, cells: np.ndarray, region: Sequence[float] | None,
                     reference_rows: Sequence[int] | None = None) -> tuple[dict[str, np.ndarray], np.ndarray]:

@@ -39,6 +39,19 @@ def test_length_one_series_are_single_cells_labelled_by_the_cell():
     np.testing.assert_array_equal(labels, (series[:, 0] >= 5).astype(int))
 
 
+def test_a_least_blast_share_keeps_one_blast_from_making_a_series_all():
+    normal, blast = np.arange(0, 50), np.arange(50, 70)
+    series, labels = bags.make_series(normal, blast, n_series=400, length=15, seed=3, min_blast_fraction=0.2)
+    real, blasts = series != bags.BLANK, series >= 50
+    share = blasts.sum(1) / real.sum(1)
+    assert share[labels == 1].min() >= 0.2 and (share[labels == 0] == 0).all()
+    paper, paper_labels = bags.make_series(normal, blast, n_series=400, length=15, seed=3)
+    assert ((paper >= 50).sum(1) / (paper != bags.BLANK).sum(1))[paper_labels == 1].min() < 0.2, "the paper's rule: one blast"
+    np.testing.assert_array_equal(bags.make_series(normal, blast, 400, 15, seed=3, min_blast_fraction=0.0)[0], paper)
+    with pytest.raises(ValueError, match="min_blast_fraction"):
+        bags.make_series(normal, blast, 3, 4, min_blast_fraction=1.5)
+
+
 @pytest.mark.parametrize("kwargs", [dict(normal_pool=[], blast_pool=[1]), dict(normal_pool=[1], blast_pool=[2], length=0),
                                     dict(normal_pool=[1], blast_pool=[2], min_cells=5)])
 def test_make_series_rejects_bad_arguments(kwargs):
@@ -108,6 +121,22 @@ def test_bags_from_detections_groups_by_patient_and_flags_empty(tmp_path):
     assert any("a2.jpg: no cells found" in n for n in out[0].notes)
     with pytest.raises(KeyError):
         bags.bags_from_detections(smears, {}, {"A": 1, "B": 0}, load)
+
+
+def test_detected_bags_and_the_cell_pool_read_the_fields_through_the_given_loader(tmp_path):
+    fields = [Record(tmp_path / f"{name}.png", label, name) for name, label in (("a", "ALL"), ("b", "Benign"))]
+    seen = []
+
+    def load(path):  # e.g. a reader that inpaints a corner mark
+        seen.append(Path(path).name)
+        return np.full((40, 40, 3), 200 if "a" in Path(path).name else 100, np.uint8)
+
+    def detect(images):
+        return [{"boxes": np.array([[5.0, 5.0, 25.0, 25.0]]) if image[0, 0, 0] == 200 else np.zeros((0, 4))} for image in images]
+
+    crops, is_blast = bags.cell_pool_from_fields(fields, detect, crop_size=8, load=load)
+    assert crops.shape == (1, 8, 8, 3) and (crops == 200).all() and is_blast.tolist() == [True]
+    assert set(seen) == {"a.png", "b.png"}, "every field is read by the loader, none from the disk"
 
 
 def test_black_out_and_box_iou():

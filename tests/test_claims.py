@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from leukutils import claims, features, metrics, shortcuts
+from leukutils import claims, features, metrics, report, shortcuts
 from leukutils.models.classifiers import StandardCNN
 
 
@@ -35,11 +35,11 @@ def test_verdicts():
 
 
 def test_a_verdict_needs_a_model_that_learned():
-    assert claims.learned(0.55, 0.5) and not claims.learned(0.5, 0.5) and not claims.learned(0.45, 0.5)
-    assert claims.learned(np.nan, 0.5) and claims.learned(0.3, np.nan), "nothing to compare: the verdict stands"
-    assert claims.verdict(0.1, 0.3, model_learned=claims.learned(0.45, 0.5)) == claims.NOT_LEARNED
+    assert report.learned(0.55, 0.5) and not report.learned(0.5, 0.5) and not report.learned(0.45, 0.5)
+    assert report.learned(np.nan, 0.5) and report.learned(0.3, np.nan), "nothing to compare: the verdict stands"
+    assert claims.verdict(0.1, 0.3, model_learned=report.learned(0.45, 0.5)) == claims.NOT_LEARNED
     assert claims.NOT_LEARNED == "cannot be told here: the model did not learn"
-    assert claims.verdict(0.1, 0.3, model_learned=claims.learned(0.6, 0.5)) == "holds"
+    assert claims.verdict(0.1, 0.3, model_learned=report.learned(0.6, 0.5)) == "holds"
     assert claims.verdict(-0.3, -0.1, model_learned=False) == claims.NOT_LEARNED
 
 

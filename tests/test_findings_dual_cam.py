@@ -48,7 +48,7 @@ def test_the_sentences_say_the_paper_holds_where_it_does():
     assert t1.startswith("P1-T1: 2 of the 2 trained models") and "holds for every one" in t1
     assert "densenet121 0.91 [0.87, 0.95] (paper 0.94)" in t1 and "Not trained here: vgg19" in t1
     assert "0.800 / 0.900" in curves  # the last epoch, by its number
-    assert "misses 1 of 2 ALL test cells and calls 1 of 2 normal ones ALL" in curves
+    assert "misses 1 of 2 ALL test images and calls 1 of 2 normal ones ALL" in curves
     assert "depend on the image" in cams and "do not all" not in cams
     assert "holds for both models and classes" in t2 and "3 CPU min" in t2
 
@@ -102,7 +102,7 @@ def test_the_accuracy_sentence_says_the_majority_baseline_where_the_table_has_it
     t1 = t1_of({"densenet121": 0.91, "mobilenet_v2": 0.89})
     t1["majority baseline"] = np.where(t1["metric"] == "accuracy", 0.5, np.nan)
     sentence = dual_cam_findings(t1, t2_of(0.9), spread_of(14), {}, {}, epochs=1)[0]
-    assert "on 200 test cells (majority baseline 0.50) after 1 epoch(s)" in sentence
+    assert "on 200 test images (majority baseline 0.50) after 1 epoch(s)" in sentence
     assert "majority baseline" not in run({"densenet121": 0.91, "mobilenet_v2": 0.89}, mr_ssim=0.9)[0]
 
 

@@ -22,6 +22,16 @@ def test_provenance_card_names_code_data_machine_and_time():
     json.dumps(card)  # a card is plain JSON
 
 
+def test_notebook_artefacts_are_the_ids_its_code_quotes(tmp_path):
+    notebook = nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_markdown_cell('"P1-T1" in prose is not written here'),
+        nbformat.v4.new_code_cell('save_figure(fig, "P2-F5", "x", d)\nfor a, q in ((\'P2-F6\', 1),): pass\n# ALL-IDB1, "C-NMC"')])
+    path = tmp_path / "02_x.ipynb"
+    nbformat.write(notebook, path)
+    assert publish.notebook_artefacts(path) == {"P2-F5", "P2-F6"}
+    assert publish.notebook_artefacts(config.NOTEBOOKS_DIR / "01_dual_cam.ipynb") >= {"P1-T1", "P1-X1", "P1-F6"}
+
+
 def test_datasets_used_reads_list_parameters():
     assert publish.datasets_used({"real_sets": ["jtsc", "aria"], "seed": 0}) == ["jtsc", "aria"]
 
@@ -43,7 +53,14 @@ def fake_run(tmp_path):
 
 def test_publish_run_copies_the_run_and_writes_cards_and_summary(tmp_path):
     run, summary, plan = fake_run(tmp_path)
+    earlier = tmp_path / "results" / "figures"
+    earlier.mkdir(parents=True)
+    for name in ("P2-F5_removal_recall_under_an_old_name.png", "P1-F5_confusion_matrix.png", "X-F1_cams.png"):
+        (earlier / name).write_bytes(b"png")
     dest = publish.publish_run(run, summary, plan, "real", results_dir=tmp_path / "results")
+    assert not (earlier / "P2-F5_removal_recall_under_an_old_name.png").exists(), "a renamed artefact leaves no old copy"
+    assert (earlier / "P1-F5_confusion_matrix.png").exists(), "another notebook's artefacts stay"
+    assert (earlier / "X-F1_cams.png").exists(), "so do those of a notebook that failed in this run"
     assert (dest / "notebooks" / "02_mil_pipeline.ipynb").exists()
     assert not (dest / "notebooks" / "04_claims_tested.ipynb").exists(), "a failed notebook is not published"
     assert (dest / "tables" / "P2-M1_detector_map.csv").exists() and (dest / "figures" / "P2-F5_removal_recall.png").exists()
@@ -313,10 +330,12 @@ def test_the_classifiers_of_x_t1_stand_beside_their_baseline(tmp_path):
 # Models that did not learn
 # --------------------------------------------------------------------------------------------------
 def test_publishing_says_a_model_did_not_learn_by_the_rule_and_words_of_the_verdicts():
-    from leukutils import claims
+    from leukutils import claims, report
 
-    for low, baseline in [(0.4, 0.5), (0.5, 0.5), (0.51, 0.5), (np.nan, 0.5), (0.3, np.nan), (0.3, None)]:
-        assert publish.learned(low, baseline) == claims.learned(low, np.nan if baseline is None else baseline), (low, baseline)
+    assert publish.learned is report.learned and claims.learned is report.learned, "one rule, in one place"
+    expected = {(0.4, 0.5): False, (0.5, 0.5): False, (0.51, 0.5): True, (np.nan, 0.5): True, (0.3, np.nan): True, (0.3, None): True}
+    for (low, baseline), did in expected.items():
+        assert report.learned(low, baseline) is did, (low, baseline)
     assert claims.NOT_LEARNED == f"cannot be told here: {publish.DID_NOT_LEARN}"
 
 

@@ -9,7 +9,7 @@ import pytest
 from scipy import ndimage
 from skimage import morphology
 
-from leukutils import config, segment
+from leukutils import config, preprocess, segment
 from leukutils.metrics import mask_scores
 
 
@@ -100,6 +100,9 @@ def test_classifier_input_segments_files_counts_empty_ones_and_caches(tmp_path):
     assert (segmented(paths[1]) == 0).all()                    # no nucleus: all black, counted
     assert segmented.found == {str(paths[0]): True, str(paths[1]): False} and segmented.n_empty == 1
     np.testing.assert_array_equal(segment.ClassifierInput(False)(paths[0]), cell)
+    corner = (0.75, 0.75, 1.0, 1.0)
+    np.testing.assert_array_equal(segment.ClassifierInput(False, mark_region=corner)(paths[0]),
+                                  preprocess.inpaint_region(cell, corner))  # the mark is inpainted before anything else
 
     calls = []
 

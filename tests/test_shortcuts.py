@@ -123,6 +123,24 @@ def test_a_thin_mark_in_a_corner_is_found_by_class_and_colour_and_a_blob_is_not(
         shortcuts.corner_mark_table([], [])
 
 
+def test_the_training_mark_region_is_drawn_from_a_mixed_sample_and_read_back_inpainted(tmp_path):
+    from PIL import Image
+
+    paths = []
+    for k in range(8):  # sorted by class: four plain fields, then four with a bar
+        field = _smear(k) if k < 4 else _with_bar(_smear(k))
+        paths.append(tmp_path / f"field{k}.png")
+        Image.fromarray(field).save(paths[-1])
+    assert shortcuts.mark_region([np.asarray(Image.open(p)) for p in paths[:3]]) is None, "the first files alone carry none"
+    region = shortcuts.training_mark_region(paths, n_images=3, seed=0)
+    assert region == shortcuts.mark_region([np.asarray(Image.open(p)) for p in paths])
+    load = shortcuts.mark_free_loader(region)
+    assert shortcuts.corner_mark_table([load(p) for p in paths[4:]], ["b"] * 4)["with a mark"].sum() == 0
+    np.testing.assert_array_equal(shortcuts.mark_free_loader(None)(paths[5]), np.asarray(Image.open(paths[5])))
+    with pytest.raises(ValueError, match="no image files"):
+        shortcuts.training_mark_region([])
+
+
 def test_the_four_probes_equalise_the_tint_and_inpaint_the_mark():
     fields = np.stack([_with_bar(_smear(k)) for k in range(3)])
     fields[1] = np.clip(fields[1].astype(int) + [0, 0, 20], 0, 255).astype(np.uint8)  # a bluer glass

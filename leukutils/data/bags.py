@@ -19,6 +19,7 @@ series and bags only say which rows to read.
 """
 from __future__ import annotations
 
+import math
 import warnings
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -37,14 +38,15 @@ NORMAL, ALL = 0, 1
 
 def make_series(normal_pool: Sequence[int] | np.ndarray, blast_pool: Sequence[int] | np.ndarray,
                 n_series: int, length: int, blast_prob: float = 0.5, seed: int = 0,
-                min_cells: int = 1, max_cells: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+                min_cells: int = 1, max_cells: int | None = None,
+                min_blast_fraction: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
     """Draw training series of cell indices with their labels (paper 2 generation rule).
 
     Each series draws its label (ALL with probability ``blast_prob``) and a number of cells ``k``
     uniformly in ``[min_cells, max_cells]``; an ALL series holds ``b`` blasts, ``b`` uniform in
-    ``[1, k]``, and ``k - b`` normal cells; a normal series holds ``k`` normal cells. Cells are drawn
-    with replacement; the series is padded with ``BLANK`` to ``length`` and shuffled, so that the order
-    carries no information.
+    ``[max(1, ceil(min_blast_fraction * k)), k]``, and ``k - b`` normal cells; a normal series holds
+    ``k`` normal cells. Cells are drawn with replacement; the series is padded with ``BLANK`` to
+    ``length`` and shuffled, so that the order carries no information.
 
     Parameters
     ----------
@@ -56,6 +58,9 @@ def make_series(normal_pool: Sequence[int] | np.ndarray, blast_pool: Sequence[in
     seed : seed of the generator; the same arguments give the same series.
     min_cells, max_cells : bounds on the number of real (non-blank) cells; ``max_cells`` defaults to
         ``length``.
+    min_blast_fraction : least share of blasts in an ALL series, in [0, 1]. 0 (the paper's rule):
+        one blast makes a series ALL; 0.2 follows the diagnostic threshold of 20 % blasts, so that one
+        blast-like cell among many normal ones is not enough (data whose cell labels are weak).
 
     Returns
     -------
@@ -75,12 +80,14 @@ def make_series(normal_pool: Sequence[int] | np.ndarray, blast_pool: Sequence[in
                          f"<= length ({length})")
     if not 0 <= blast_prob <= 1:
         raise ValueError(f"make_series: blast_prob must be in [0, 1], got {blast_prob}")
+    if not 0 <= min_blast_fraction <= 1:
+        raise ValueError(f"make_series: min_blast_fraction must be in [0, 1], got {min_blast_fraction}")
     rng = np.random.default_rng(seed)
     series = np.full((n_series, length), BLANK, dtype=np.int64)
     labels = (rng.random(n_series) < blast_prob).astype(np.int64)
     for i in range(n_series):
         k = int(rng.integers(min_cells, max_cells + 1))
-        b = int(rng.integers(1, k + 1)) if labels[i] else 0
+        b = int(rng.integers(max(1, math.ceil(min_blast_fraction * k - 1e-9)), k + 1)) if labels[i] else 0
         cells = np.concatenate([rng.choice(blast_pool, b), rng.choice(normal_pool, k - b)])
         series[i, :k] = cells
         series[i] = rng.permutation(series[i])
@@ -495,7 +502,8 @@ def _balanced_counts(sizes: Mapping[str, int], images_per_patient: int, per_clas
 
 
 def detected_bags(smears: Sequence, patient_labels: Mapping[str, int], detect: Callable, *, crop_size: int,
-                  blast_names: Sequence[str] | None = None) -> tuple[list[Bag], list[dict]]:
+                  blast_names: Sequence[str] | None = None,
+                  load: Callable = load_image) -> tuple[list[Bag], list[dict]]:
     """Detect the white cells of every smear and group their crops into one bag per patient.
 
     Parameters
@@ -508,23 +516,25 @@ def detected_bags(smears: Sequence, patient_labels: Mapping[str, int], detect: C
     crop_size : side of a crop (px).
     blast_names : when given, each crop is labelled blast/normal from the smears' annotated boxes (the
         removal test's ground truth).
+    load : path → (H, W, 3) uint8, the smear as the detector and the crops see it (default
+        :func:`leukutils.data.readers.load_image`; e.g. with a corner mark inpainted).
 
     Returns
     -------
     The bags (:class:`Bag`, sorted by subject, :func:`bags_from_detections`) and the detections per smear.
     """
-    found = detect([load_image(r.path) for r in smears])
+    found = detect([load(r.path) for r in smears])
     boxes = {str(r.path): d["boxes"] for r, d in zip(smears, found)}
     options = {} if blast_names is None else {"blast_names": blast_names}
-    return bags_from_detections(smears, boxes, patient_labels, load_image, size=crop_size, **options), found
+    return bags_from_detections(smears, boxes, patient_labels, load, size=crop_size, **options), found
 
 
-def cell_pool_from_fields(fields: Sequence, detect: Callable, *, crop_size: int,
-                          healthy: str = "Benign") -> tuple[np.ndarray, np.ndarray]:
+def cell_pool_from_fields(fields: Sequence, detect: Callable, *, crop_size: int, healthy: str = "Benign",
+                          load: Callable = load_image) -> tuple[np.ndarray, np.ndarray]:
     """A weakly labelled single-cell pool from fields with image-level labels (the pool half of
     :func:`pseudo_patients`): every cell ``detect`` finds on a field of a class other than ``healthy`` is
-    called a blast. Returns ``crops`` (n, crop_size, crop_size, 3) uint8 and ``is_blast`` (n,) bool, field
-    by field in the order of their subjects."""
+    called a blast; ``load`` reads a field (:func:`detected_bags`). Returns ``crops`` (n, crop_size,
+    crop_size, 3) uint8 and ``is_blast`` (n,) bool, field by field in the order of their subjects."""
     pool_bags, _ = detected_bags(fields, {r.subject: int(r.label != healthy) for r in fields}, detect,
-                                 crop_size=crop_size)
+                                 crop_size=crop_size, load=load)
     return np.concatenate([b.crops for b in pool_bags]), np.concatenate([np.full(len(b), b.label == 1) for b in pool_bags])
