@@ -35,7 +35,7 @@ from torch import nn
 from .config import progress_bar
 from .data.readers import IMAGE_SUFFIXES, DatasetError, ImageModeWarning, load_image
 from .data.torch_datasets import TensorImageDataset, to_tensor
-from .explain import CAM_METHODS, cam_heatmaps, target_layers_for
+from .explain import CAM_METHODS, cam_heatmaps, method_name, target_layers_for
 from .inference import classify, predict_masks
 from .plots import cam_panel
 from .segment import ensemble_masks, segment_nuclei
@@ -325,7 +325,7 @@ def _write_cams(model, batch, shown, probabilities, classes, method, targets: li
     predicted = probabilities.argmax(1)
     heatmaps = cam_heatmaps(model, batch, method=method, targets=predicted.tolist(), batch_size=batch_size)
     for image, heatmap, k, p, target in zip(shown, heatmaps, predicted, probabilities, targets):
-        fig = cam_panel(image, heatmap, f"{target.stem}: {classes[k]} (p = {p[k]:.2f}), {method}")
+        fig = cam_panel(image, heatmap, f"{target.stem}: {classes[k]} (p = {p[k]:.2f}), {method_name(method)}")
         try:
             target.parent.mkdir(parents=True, exist_ok=True)
             fig.savefig(target, dpi=100)

@@ -56,6 +56,22 @@ def target_layers_for(model: nn.Module) -> list[nn.Module]:
     return TARGET_LAYERS[kind](model)
 
 
+def named_target_layers(model: nn.Module, name: str = "") -> list[nn.Module]:
+    """The layer to compute CAMs at: the module at the dotted path ``name`` in ``model`` (e.g.
+    ``"features.6"``, as ``model.named_modules()`` names it), or :func:`target_layers_for` ``(model)`` (the last
+    convolutional stage) for ``""``. Raises :class:`ValueError` naming the path and the model's top-level
+    modules where there is no module at ``name``."""
+    if not name:
+        return target_layers_for(model)
+    try:
+        return [model.get_submodule(name)]
+    except AttributeError:
+        children = ", ".join(n for n, _ in model.named_children())
+        raise ValueError(f"no layer {name!r} in {type(model).__name__} (its modules: {children}, and their children "
+                         "by dotted path, e.g. 'features.6'); give a name of model.named_modules(), or \"\" for the "
+                         "last convolutional stage") from None
+
+
 # --------------------------------------------------------------------------------------------------
 # Fast exact Score-CAM
 # --------------------------------------------------------------------------------------------------
@@ -203,6 +219,16 @@ CAM_METHODS = {
     "fast_scorecam": FastScoreCAM,
 }
 SCORE_METHODS = ("scorecam", "fast_scorecam")
+#: The name a reader knows each method by (the papers' spelling); Score-CAM and its exact fast variant
+#: compute the same map.
+METHOD_NAMES = {"gradcam": "Grad-CAM", "gradcam++": "Grad-CAM++", "hirescam": "HiResCAM", "xgradcam": "XGrad-CAM",
+                "scorecam": "Score-CAM", "fast_scorecam": "Score-CAM"}
+
+
+def method_name(method: str) -> str:
+    """The name a figure or a sentence gives ``method`` (a key of :data:`CAM_METHODS`, e.g. ``"fast_scorecam"``
+    → ``"Score-CAM"``); any other label is returned as it is."""
+    return METHOD_NAMES.get(method, method)
 
 
 def target_map_size(model: nn.Module, images: torch.Tensor,

@@ -13,6 +13,7 @@ import pandas as pd
 from scipy.stats import spearmanr
 
 from . import claims, metrics
+from .explain import method_name
 from .report import learned, paper_values, rows_with_ci, with_ci
 
 
@@ -144,6 +145,7 @@ def _mr_ssim_sentence(t2: pd.DataFrame, cam_seconds: dict, test_images: int, acc
     models' maps, so it needs models that learned: ``accuracy``, P1-T1's accuracy rows), and its cost."""
     agree = t2[t2["mr_ssim"] >= AGREEING]
     verdict = unless_not_learned("holds for both models and classes" if len(agree) == len(t2) else
+                                 f"holds for none of the {len(t2)} model–class pairs" if agree.empty else
                                  f"holds for {len(agree)} of the {len(t2)} model–class pairs only",
                                  not_learned(accuracy, "this run", t2["model"]))
     per_class = {name: int(n) for name, n in t2.groupby("model", sort=False)["n"].min().items()}
@@ -325,6 +327,19 @@ def _test_images(t5: pd.DataFrame) -> int:
     return int(t5["n" if "n" in t5 else "test images"].iloc[0])
 
 
+def attention_verdict(attention: pd.DataFrame) -> str:
+    """The verdict on paper 3's attention claim taken over every CAM method of ``attention``
+    (:func:`leukutils.segmented_classifiers.attention_table`): ``holds`` when every method's paired interval
+    of segmented minus raw lies above 0, ``does not hold`` when every one lies below, otherwise ``cannot be
+    told here`` naming how many methods hold (one method alone can reverse a point estimate)."""
+    verdicts = [claims.verdict(r["segmented minus raw low"], r["segmented minus raw high"]) for _, r in attention.iterrows()]
+    if len(set(verdicts)) == 1 and verdicts[0] != "cannot be told here":
+        return f"{verdicts[0]} with every method"
+    held = [m for m, v in zip(attention["method"], verdicts) if v == "holds"]
+    return (f"cannot be told here: it holds with {len(held)} of {len(verdicts)} methods"
+            f"{' (' + ', '.join(held) + ')' if held else ''}")
+
+
 def segmentation_findings(t2: pd.DataFrame, t5: pd.DataFrame, x1: pd.DataFrame, t7: pd.DataFrame, t8: pd.DataFrame,
                           ta3: pd.DataFrame, attention: pd.DataFrame,
                           segmented_model: str = "Segmented Mish Medium",
@@ -343,8 +358,10 @@ def segmentation_findings(t2: pd.DataFrame, t5: pd.DataFrame, x1: pd.DataFrame, 
     t8 : ``P3-T8``: ``model``, ``dist/sd ratio`` and one ``sd <class>`` column per class.
     ta3 : ``P3-TA3``: one row per test image correct by all the models of its columns (``image``, ``class``,
         one column per model, ``seeds``, ``interval``).
-    attention : one row per ``model`` with ``gradcam`` (share of its Grad-CAM on the nucleus),
-        ``nucleus share of the image`` and ``constant gradcam maps``.
+    attention : :func:`leukutils.segmented_classifiers.attention_table` of ``segmented_model`` against
+        ``raw_model``: one row per CAM ``method`` with ``segmented``, ``raw`` (share of each model's map on
+        the nucleus), ``segmented minus raw`` (and its paired interval), ``nucleus share of the image``,
+        ``constant maps, segmented`` and ``n``.
     segmented_model, raw_model : the two models whose attention is compared (``P3-F8``).
 
     Returns
@@ -354,7 +371,8 @@ def segmentation_findings(t2: pd.DataFrame, t5: pd.DataFrame, x1: pd.DataFrame, 
     intervals above 0); the best segmented variant of ``x1`` (by validation accuracy) is more accurate on
     the test images than its raw twin, the verdict of :func:`leukutils.claims.verdict` on the paired interval
     of ``x1``; segmented models lose less accuracy under noise and separate the
-    classes better (mean Dist/SD ratio); the segmented model's Grad-CAM lies more on the nucleus. A verdict
+    classes better (mean Dist/SD ratio); the segmented model's maps lie more on the nucleus, by every CAM
+    method of ``attention`` (:func:`attention_verdict`). A verdict
     on models reads :data:`leukutils.claims.NOT_LEARNED` where one of them has a test-accuracy interval in
     ``t5`` that reaches its majority baseline: ``P3-T5`` rests on the two models it compares, ``P3-T7``/``P3-T8``
     on every model of ``t7`` and ``t8``, ``P3-F8`` on ``segmented_model`` and ``raw_model``.
@@ -373,7 +391,7 @@ def segmentation_findings(t2: pd.DataFrame, t5: pd.DataFrame, x1: pd.DataFrame, 
     noise = [t7.loc[_segmented(t7) == s, "accuracy change"].mean() for s in (True, False)]
     ratio = [t8.loc[_segmented(t8) == s, "dist/sd ratio"].mean() for s in (True, False)]
     ranked = t8.sort_values("dist/sd ratio", ascending=False, kind="stable")["model"].tolist()
-    seg_map, raw_map = row_of(attention, model=segmented_model), row_of(attention, model=raw_model)
+    gradcam = row_of(attention, method="Grad-CAM")
     baseline = f", majority baseline {t5['majority baseline'].max():.3f}" if "majority baseline" in t5 else ""
     claim = unless_not_learned(claims.verdict(paired["segmented minus raw low"], paired["segmented minus raw high"]),
                                unlearned["P3-T5"])
@@ -392,10 +410,13 @@ def segmentation_findings(t2: pd.DataFrame, t5: pd.DataFrame, x1: pd.DataFrame, 
         f"P3-T7, P3-T8, P3-F7, segmented against raw: mean accuracy change under noise {noise[0]:+.3f} against "
         f"{noise[1]:+.3f}, {_as_in_paper(noise[0] > noise[1], unlearned['P3-T7'])}; mean Dist/SD ratio {ratio[0]:.2f} against "
         f"{ratio[1]:.2f}, {_as_in_paper(ratio[0] > ratio[1], unlearned['P3-T8'])} (highest {ranked[0]}, lowest {ranked[-1]}).",
-        f"P3-F8, P3-F9, {segmented_model} against {raw_model}: {int(seg_map['constant gradcam maps'])} of the segmented "
-        f"model's {n_test} Grad-CAMs are constant; on the nucleus lie {seg_map['gradcam']:.2f} of its Grad-CAM, "
-        f"{raw_map['gradcam']:.2f} of the raw model's and {seg_map['nucleus share of the image']:.2f} of an even spread, "
-        f"{_as_in_paper(seg_map['gradcam'] > raw_map['gradcam'], unlearned['P3-F8'])}.",
+        f"P3-F8, P3-F9, {segmented_model} against {raw_model}: {int(gradcam['constant maps, segmented'])} of the segmented "
+        f"model's {n_test} Grad-CAMs are constant; on the nucleus lie {gradcam['segmented']:.2f} of its Grad-CAM, "
+        f"{gradcam['raw']:.2f} of the raw model's and {gradcam['nucleus share of the image']:.2f} of an even spread; "
+        f"segmented minus raw, paired by image, " + ", ".join(f"{r['method']} {estimate(r, 'segmented minus raw', 3)}"
+                                                              for _, r in attention.iterrows()) +
+        f": paper 3's claim that segmentation directs the maps to the nucleus "
+        f"{unless_not_learned(attention_verdict(attention), unlearned['P3-F8'])}.",
         f"P3-TA3: {len(ta3)} of {n_test} test images are correct by {ta3_words}.",
     ]
 
@@ -415,7 +436,7 @@ CLAIM_WORDS = {
 }
 
 #: Paper 1's two CAM methods, by the names of :data:`leukutils.explain.CAM_METHODS` that compute them.
-PAPER_1_METHODS = {"gradcam": "Grad-CAM", "scorecam": "Score-CAM", "fast_scorecam": "Score-CAM"}
+PAPER_1_METHODS = ("gradcam", "scorecam", "fast_scorecam")
 
 
 def _select(table: pd.DataFrame, key: dict) -> pd.DataFrame:
@@ -454,7 +475,7 @@ def _localisation_tests(x1_images: pd.DataFrame, ci: dict, x1: pd.DataFrame | No
         for method in [m for m in rows["method"].unique() if m in PAPER_1_METHODS]:
             for metric in ("relevance mass", "pointing game"):
                 value = _paired(rows, {"method": method}, {"method": "centred Gaussian"}, metric, "image", **ci)
-                tests.append(("paper 1", f"X-T1 ({data}, {first['model']}): {PAPER_1_METHODS[method]}'s {metric} on the "
+                tests.append(("paper 1", f"X-T1 ({data}, {first['model']}): {method_name(method)}'s {metric} on the "
                                          f"{first['evidence']} minus a centred Gaussian map's, same test images",
                               f"{metric} difference", 1, value, {}, learned))
     return tests

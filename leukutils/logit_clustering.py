@@ -20,6 +20,8 @@ from typing import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from .metrics import bootstrap_ci
+
 __all__ = ["logit_pca", "centroid_distances", "class_spread", "dist_sd_ratio", "separability", "separability_table"]
 
 
@@ -134,23 +136,41 @@ def separability(logits: np.ndarray, labels: np.ndarray, class_names: Sequence[s
     return row, scores
 
 
+def _resampled_ratio(logits: np.ndarray, labels: np.ndarray, k: int, weight: float) -> float:
+    """The Dist/SD ratio of one bootstrap resample (PCA refitted on it); NaN where it lacks a class."""
+    if len(np.unique(labels)) < k:
+        return float("nan")
+    return separability(logits, labels, None, weight)[0]["dist/sd ratio"]
+
+
 def separability_table(logits: Mapping[str, tuple[np.ndarray, np.ndarray]], class_names: Sequence[str] | None = None,
-                       weight: float = 3.0) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
+                       weight: float = 3.0, n_boot: int = 0, seed: int = 0) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
     """Table 8: :func:`separability` of several models' test logits, one row per model.
 
     Parameters
     ----------
     logits : model name → ``(logits (n, k), labels (n,))`` of its test images.
     class_names, weight : as in :func:`separability`.
+    n_boot, seed : with ``n_boot`` > 0, a percentile interval of the Dist/SD ratio from ``n_boot``
+        resamples of the test images (``seed``; the PCA refitted on each, resamples that miss a class
+        left out, :func:`leukutils.metrics.bootstrap_ci`).
 
     Returns
     -------
     table : ``model``, ``n`` (test images), ``seeds`` (1: one model each), the columns of
-        :func:`separability`, and ``interval``: why there is none (one ratio from all the test logits).
+        :func:`separability` with ``dist/sd ratio low`` / ``high`` where ``n_boot``, and ``interval``: how it
+        was found, or why there is none.
     projections : model name → (n, 2) PCA scores, for :func:`leukutils.plots.logit_clusters`.
     """
     rows, projections = [], {}
     for name, (model_logits, labels) in logits.items():
         row, projections[name] = separability(model_logits, labels, class_names, weight)
+        if n_boot:
+            k = np.asarray(model_logits).shape[1]
+            _, row["dist/sd ratio low"], row["dist/sd ratio high"] = bootstrap_ci(
+                lambda x, y, k=k: _resampled_ratio(x, y, k, weight), np.asarray(model_logits, float), np.asarray(labels),
+                n_boot=n_boot, seed=seed)
         rows.append({"model": name, "n": len(labels), "seeds": 1, **row})
-    return pd.DataFrame(rows).assign(interval="none: one ratio of all test logits per model"), projections
+    interval = ("bootstrap over test images, PCA refitted on each resample" if n_boot
+                else "none: one ratio of all test logits per model")
+    return pd.DataFrame(rows).assign(interval=interval), projections

@@ -355,6 +355,7 @@ RANGES: dict[str, Range] = {
     # 02_mil_pipeline
     "smear_shape": POSITIVE, "mpp": POSITIVE, "crop_size": POSITIVE, "detector_min_size": POSITIVE,
     "detector_max_size": POSITIVE, "detector_anchors": POSITIVE, "detector_images": POSITIVE,
+    "detector_test_images": AT_LEAST_ZERO, "t2_partition_sizes": POSITIVE,
     "detector_epochs": POSITIVE, "detector_lr": POSITIVE, "detector_score": SHARE, "pool_patients": POSITIVE,
     "pool_smears": POSITIVE, "n_views": POSITIVE, "n_patients": POSITIVE, "smears_per_patient": POSITIVE,
     "cells_per_smear": POSITIVE, "blast_fraction": SHARE, "extractor_size": POSITIVE, "stage1_series": POSITIVE,

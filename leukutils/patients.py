@@ -49,7 +49,7 @@ __all__ = ["synthetic_cohorts", "detector_row", "fit_two_stage", "train_bag_clas
 
 def synthetic_cohorts(*, seed: int, smear_shape: Sequence[int], mpp: float, detector_images: int, pool_patients: int,
                       pool_smears: int, n_patients: int, smears_per_patient: int, cells_per_smear: Sequence[int],
-                      blast_fraction: Sequence[float]) -> tuple[list, list, list, list]:
+                      blast_fraction: Sequence[float], detector_test_images: int = 0) -> tuple[list, list, list, list]:
     """The synthetic stand-ins of paper 2's datasets (:func:`leukutils.data.sources.open_dataset`).
 
     Returns four record lists: ``detector_images`` BCCD-layout fields with WBC boxes (``seed``; ALL-IDB1's
@@ -58,11 +58,14 @@ def synthetic_cohorts(*, seed: int, smear_shape: Sequence[int], mpp: float, dete
     6–10 cells per smear, 30–90 % blasts; ALL-IDB2 and Raabin's role) and the smears of ``n_patients``
     test patients (``seed + 3``; Raabin-Leukemia's role) with ``cells_per_smear`` (low, high) cells and an
     ALL patient's ``blast_fraction`` (low, high). Smears are ``smear_shape`` (H, W) px at ``mpp`` µm/px;
-    the patients' boxes that fall outside a smear are dropped.
+    the patients' boxes that fall outside a smear are dropped. With ``detector_test_images`` the detectors'
+    fields are that many test fields on top of ``detector_images`` for training and validation (0: a fifth
+    of ``detector_images`` are the test split).
     """
     smear, voc = dict(shape=tuple(smear_shape), mpp=mpp), dict(reader_options={"bad_boxes": "drop"})
-    return (open_dataset("bccd", n_images=detector_images, seed=seed, **smear),
-            open_dataset("bccd", n_images=detector_images, seed=seed + 1, two_class=True, **smear),
+    detector = dict(n_images=detector_images, test_images=detector_test_images or None, **smear)
+    return (open_dataset("bccd", seed=seed, **detector),
+            open_dataset("bccd", seed=seed + 1, two_class=True, **detector),
             open_dataset("patients", n_patients=pool_patients, smears_per_patient=pool_smears, seed=seed + 2,
                          cells_per_smear=(6, 10), blast_fraction=(0.3, 0.9), **smear, **voc),
             open_dataset("patients", n_patients=n_patients, smears_per_patient=smears_per_patient, seed=seed + 3,
@@ -340,7 +343,8 @@ def removal_table(rows: pd.DataFrame, n_boot: int = 1000, seed: int = 0, alpha: 
     of cells as text, :func:`size_name`) the table gives the recall of each condition of :data:`REMOVALS`,
     ``excess drop`` = recall(random removal) − recall(blast removal) with ``excess drop low``/``excess drop
     high``, a percentile interval from a bootstrap over ALL patients (a
-    resampled patient brings all its partitions in all conditions: the comparison is paired), ``cells
+    resampled patient brings all its partitions in all conditions: the comparison is paired), each
+    condition's interval from the same resamples (``<condition> low``, ``<condition> high``), ``cells
     removed`` (mean blasts per ALL partition: what the blast and the random removals take away), and the
     number of ``ALL patients`` and ``partitions``.
     """
@@ -358,6 +362,7 @@ def removal_table(rows: pd.DataFrame, n_boot: int = 1000, seed: int = 0, alpha: 
         boot = bootstrap_table(statistic, count, *hit_arrays, n_boot=n_boot, seed=seed, alpha=alpha).set_index("metric")
         none = group[group["removal"] == "none"]
         out.append({"size": size_name(size), **boot["value"].to_dict(),
+                    **{f"{name} {end}": boot.loc[name, f"value {end}"] for name in REMOVALS for end in ("low", "high")},
                     "excess drop low": boot.loc["excess drop", "value low"],
                     "excess drop high": boot.loc["excess drop", "value high"], "cells removed": none["blasts"].mean(),
                     "ALL patients": len(hits), "partitions": len(none)})
@@ -481,15 +486,18 @@ def compare_extractors(names: Sequence[str], input_sizes: Mapping[str, int], vie
 
     To keep every extractor's encoding short, ``pool_cells`` of the pool's cells (0: all; views
     (N, V, s, s, 3) uint8, their ``is_blast`` (N,) bool) with their first ``pool_views`` views and
-    ``cells_per_patient`` random crops of each patient are drawn once (``seed``); the partitions are the
-    ``sizes`` up to ``cells_per_patient`` (or ``cells_per_patient`` alone). ``input_sizes``: extractor →
-    input px; ``options``: :func:`compare_extractor`'s ``seeds``, ``stage1``, ``stage2``, ``n_draws``,
-    ``weights``, ``layer``, ``device``. Returns the rows of every extractor, one per model seed.
+    ``cells_per_patient`` random crops of each patient are drawn once (``seed``); the partitions are of the
+    ``sizes``, each at most ``cells_per_patient`` (a larger one would be every cell again, and the mean and
+    max over sizes would repeat it: :class:`ValueError`). ``input_sizes``: extractor → input px;
+    ``options``: :func:`compare_extractor`'s ``seeds``, ``stage1``, ``stage2``, ``n_draws``, ``weights``,
+    ``layer``, ``device``. Returns the rows of every extractor, one per model seed.
     """
+    if not sizes or max(sizes) > cells_per_patient:
+        raise ValueError(f"compare_extractors: partition sizes {list(sizes)} for {cells_per_patient} cells per patient; "
+                         "give sizes of at most t2_cells_per_patient (t2_partition_sizes), or encode more cells")
     rng = np.random.default_rng(seed)
     pool = np.sort(rng.choice(len(views), min(len(views), pool_cells or len(views)), replace=False))
     crops = [c[np.sort(rng.choice(len(c), min(len(c), cells_per_patient), replace=False))] for c in patient_crops]
-    sizes = [s for s in sizes if s <= cells_per_patient] or [cells_per_patient]
     return pd.concat([compare_extractor(name, input_sizes[name], views[pool, :pool_views], np.asarray(is_blast)[pool], crops,
                                         labels, sizes=sizes, seed=seed, **options) for name in names], ignore_index=True)
 

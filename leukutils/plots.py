@@ -27,6 +27,7 @@ from matplotlib import colormaps
 from sklearn.metrics import ConfusionMatrixDisplay
 from sklearn.metrics import confusion_matrix as counts
 
+from .explain import method_name
 from .metrics import mask_scores
 
 __all__ = ["tile_grid", "contour_overlay", "contour_strip", "overlay", "cam_panel", "cam_grid", "training_curves",
@@ -45,6 +46,10 @@ def _show(ax, image: np.ndarray, title: str, fontsize: float = 8) -> None:
     ax.imshow(image, cmap="gray" if np.ndim(image) == 2 else None)
     ax.set_title(title, fontsize=fontsize)
     ax.axis("off")
+
+
+#: The one colour map of every heatmap (CAMs, overlays) in the compendium's figures.
+HEATMAP_CMAP = "viridis"
 
 
 # --------------------------------------------------------------------------------------------------
@@ -133,49 +138,64 @@ def overlay(image: np.ndarray, heatmap: np.ndarray, alpha: float = 0.5) -> np.nd
     image = np.asarray(image, dtype=np.float32)
     if image.max() > 1.0:
         image = image / 255.0
-    coloured = colormaps["viridis"](np.clip(heatmap, 0, 1))[..., :3]
+    coloured = colormaps[HEATMAP_CMAP](np.clip(heatmap, 0, 1))[..., :3]
     return (1 - alpha) * image + alpha * coloured
 
 
-def cam_panel(image: np.ndarray, heatmap: np.ndarray, title: str = ""):
-    """Paper 1's CAM figure (P1-F6–P1-F9): input, heatmap (viridis, with colour bar), overlay, side by side.
+def cam_panel(image: np.ndarray, heatmap: np.ndarray, title: str = "", row_titles: Sequence[str] | None = None):
+    """Paper 1's CAM figure (P1-F6–P1-F9): input, heatmap (viridis, with colour bar) and overlay side by
+    side, one row per image.
 
-    ``image``: (H, W, 3) float in [0, 1] or uint8; ``heatmap``: (H, W) float in [0, 1], e.g. from
-    :func:`leukutils.explain.cam_heatmaps`. Returns a Figure with 3 image axes and a colour bar.
+    ``image``: (H, W, 3) or (n, H, W, 3) float in [0, 1] or uint8; ``heatmap``: (H, W) or (n, H, W) float in
+    [0, 1], e.g. from :func:`leukutils.explain.cam_heatmaps`; ``row_titles``: n titles, one per row (the
+    input's), or None. Returns a Figure with 3 image axes per row and one colour bar.
     """
     plt = _pyplot()
-    fig, axes = plt.subplots(1, 3, figsize=(9, 3.2))
-    axes[0].imshow(np.clip(image, 0, 1) if np.asarray(image).dtype != np.uint8 else image)
-    axes[0].set_title("input")
-    shown = axes[1].imshow(heatmap, cmap="viridis", vmin=0, vmax=1)
-    axes[1].set_title("heatmap")
-    fig.colorbar(shown, ax=axes[1], fraction=0.046, pad=0.04)
-    axes[2].imshow(overlay(image, heatmap))
-    axes[2].set_title("overlay")
-    for ax in axes:
-        ax.axis("off")
+    images, heatmaps = np.asarray(image), np.asarray(heatmap)
+    if images.ndim == 3:
+        images, heatmaps = images[None], heatmaps[None]
+    if len(images) != len(heatmaps) or (row_titles is not None and len(row_titles) != len(images)):
+        raise ValueError(f"cam_panel: {len(images)} images, {len(heatmaps)} heatmaps and "
+                         f"{'no' if row_titles is None else len(row_titles)} row titles; give one of each per row")
+    n = len(images)
+    fig, axes = plt.subplots(n, 3, figsize=(9, 0.3 + 2.9 * n), squeeze=False, layout="constrained")
+    for row, shown_image, shown_map in zip(range(n), images, heatmaps):
+        ax = axes[row]
+        ax[0].imshow(np.clip(shown_image, 0, 1) if shown_image.dtype != np.uint8 else shown_image)
+        ax[0].set_title("input" if row_titles is None else row_titles[row], fontsize=8 if row_titles else None)
+        shown = ax[1].imshow(shown_map, cmap=HEATMAP_CMAP, vmin=0, vmax=1)
+        ax[1].set_title("heatmap")
+        ax[2].imshow(overlay(shown_image, shown_map))
+        ax[2].set_title("overlay")
+        for a in ax:
+            a.axis("off")
+    fig.colorbar(shown, ax=axes[:, 1].tolist() if n > 1 else axes[0, 1], fraction=0.046, pad=0.04,
+                 label="relevance (normalised)")
     if title:
         fig.suptitle(title)
-    fig.tight_layout()
     return fig
 
 
 def cam_grid(images: Sequence[np.ndarray], heatmaps: Mapping[str, Sequence[np.ndarray]], row_titles: Sequence[str],
-             cmap: str = "jet", alpha: float = 0.45, inputs: Mapping[str, Sequence[np.ndarray]] | None = None):
-    """Paper 3's CAM comparison (P3-F8, P3-F9): one row per image, the image then one overlay per CAM method.
+             alpha: float = 0.45, inputs: Mapping[str, Sequence[np.ndarray]] | None = None, title: str | None = None):
+    """A CAM comparison (P3-F8, P3-F9, X-F1–X-F3): one row per image, the image then one overlay per CAM method,
+    in the one heatmap colour map (:data:`HEATMAP_CMAP`) with one colour bar for the figure.
 
     Parameters
     ----------
     images : n (H, W, 3) images as shown (uint8, or float in [0, 1]).
-    heatmaps : method name → n (H, W) heatmaps in [0, 1], one per image (column titles are the names).
+    heatmaps : method name → n (H, W) heatmaps in [0, 1], one per image; the column titles are the names,
+        CAM methods as the papers name them (:func:`leukutils.explain.method_name`: ``"fast_scorecam"`` →
+        Score-CAM).
     row_titles : n titles of the first column (e.g. ``"<model>\\n<class>"``).
-    cmap, alpha : colour map and opacity of the heatmap drawn over the image.
+    alpha : opacity of the heatmap drawn over the image.
     inputs : name → the n images that name's heatmaps are drawn over, where a model saw another input
         than ``images`` (e.g. the segmented field); default ``images`` for every name.
+    title : the figure's title.
 
     Returns
     -------
-    Figure with ``n × (1 + len(heatmaps))`` axes.
+    Figure with ``n × (1 + len(heatmaps))`` image axes and a colour bar.
     """
     plt = _pyplot()
     methods = list(heatmaps)
@@ -185,15 +205,21 @@ def cam_grid(images: Sequence[np.ndarray], heatmaps: Mapping[str, Sequence[np.nd
         raise ValueError(f"cam_grid: {n} images, {len(row_titles)} row titles, heatmaps per method "
                          f"{ {m: len(v) for m, v in heatmaps.items()} } and inputs {({m: len(v) for m, v in inputs.items()})}; "
                          "give one of each per image")
-    fig, axes = plt.subplots(n, 1 + len(methods), figsize=(2 * (1 + len(methods)), 2.1 * n), squeeze=False)
+    fig, axes = plt.subplots(n, 1 + len(methods), figsize=(0.6 + 2 * (1 + len(methods)), 0.4 + 2.1 * n), squeeze=False,
+                             layout="constrained")
+    shown = None
     for j, ax in enumerate(axes):
         _show(ax[0], images[j], row_titles[j])
         for a, m in zip(ax[1:], methods):
             a.imshow(inputs[m][j] if m in inputs else images[j])
-            a.imshow(heatmaps[m][j], cmap=cmap, alpha=alpha, vmin=0, vmax=1)
-            a.set_title(m, fontsize=8)
+            shown = a.imshow(heatmaps[m][j], cmap=HEATMAP_CMAP, alpha=alpha, vmin=0, vmax=1)
+            a.set_title(method_name(m), fontsize=8)
             a.axis("off")
-    fig.tight_layout()
+    if shown is not None:
+        fig.colorbar(plt.cm.ScalarMappable(norm=shown.norm, cmap=HEATMAP_CMAP), ax=axes[:, 1:].ravel().tolist(),
+                     shrink=min(0.9, 3 / max(n, 1)), label="relevance (normalised)")
+    if title:
+        fig.suptitle(title, fontsize=10)
     return fig
 
 
@@ -218,7 +244,7 @@ def training_curves(history: pd.DataFrame, quantity: str = "accuracy", title: st
 
 
 def fold_curves(history: pd.DataFrame, score: str = "iou", score_label: str = "IoU",
-                loss_label: str = "Unified Focal Loss"):
+                loss_label: str = "Unified Focal Loss", title: str | None = None):
     """Per-fold training (solid) and held-out (dashed) curves of a K-fold run (P3-F6): score and loss.
 
     ``history``: one row per fold and epoch with columns ``fold`` (0, 1, …), ``epoch``,
@@ -238,49 +264,71 @@ def fold_curves(history: pd.DataFrame, score: str = "iou", score_label: str = "I
     ax_score.set(xlabel="epoch", ylabel=f"{score_label} (solid: training, dashed: held-out fold)")
     ax_loss.set(xlabel="epoch", ylabel=loss_label)
     ax_score.legend(fontsize=7, ncol=2)
+    ax_score.set_title(f"{score_label} per epoch", fontsize=9)
+    ax_loss.set_title(f"{loss_label} per epoch", fontsize=9)
+    fig.suptitle(title or f"K-fold training: {score_label} and loss of each fold", fontsize=10)
     fig.tight_layout()
     return fig
 
 
+def _interval_error(table: pd.DataFrame, column: str) -> np.ndarray | None:
+    """(2, n) distances from ``column`` down to ``<column> low`` and up to ``<column> high`` (an errorbar's
+    ``yerr``), or None where the table holds no interval of ``column``."""
+    if f"{column} low" not in table or f"{column} high" not in table:
+        return None
+    value = table[column].to_numpy(float)
+    return np.nan_to_num(np.abs(np.stack([value - table[f"{column} low"].to_numpy(float),
+                                          table[f"{column} high"].to_numpy(float) - value])))
+
+
 def removal_recall(removal: pd.DataFrame, conditions: Sequence[str] = ("none", "blast removal", "normal removal"),
                    title: str = "removal test (paper: 97.6 / 43.9 / 97.6 %)"):
-    """Patient-level recall against cells per patient, one line per removal condition (P2-F5).
+    """Patient-level recall against cells per patient, one line per removal condition, with its 95 %
+    interval as error bars (P2-F5).
 
-    ``removal``: columns ``removal`` (condition name), ``size`` (cells per patient; rows with
-    ``size <= 0``, i.e. "all cells", are left out) and ``recall``. Returns a Figure with one axes.
+    ``removal``: :func:`leukutils.patients.removal_table`: one row per ``size`` (cells per partition as
+    text; ``"all"``, every cell, is left out), a recall column per condition and, where present, its
+    interval ``<condition> low`` / ``<condition> high``. Returns a Figure with one axes.
     """
     plt = _pyplot()
+    part = removal[removal["size"].astype(str) != "all"]
+    sizes = part["size"].astype(int).to_numpy()
     fig, ax = plt.subplots(figsize=(5, 3.2))
-    for name in conditions:
-        part = removal[(removal["removal"] == name) & (removal["size"] > 0)]
-        ax.plot(part["size"], part["recall"], marker="o", label=name)
+    for k, name in enumerate(conditions):
+        offset = (k - (len(conditions) - 1) / 2) * 0.02 * sizes.max()  # conditions side by side at each size
+        ax.errorbar(sizes + offset, part[name], yerr=_interval_error(part, name), marker="o", capsize=3, label=name)
     ax.set_xlabel("cells per patient")
-    ax.set_ylabel("recall (sensitivity)")
+    ax.set_ylabel("recall of ALL patients (95 % interval)")
     ax.set_ylim(-0.05, 1.05)
     ax.legend(fontsize=8)
     ax.set_title(title, fontsize=9)
     return fig
 
 
-def accuracy_vs_cells(scores: pd.DataFrame):
-    """Patient-level accuracy and F1 against cells per patient (P2-F6).
+def accuracy_vs_cells(scores: pd.DataFrame, title: str = "Patient-level scores against cells per patient"):
+    """Patient-level accuracy (with its 95 % interval where ``scores`` holds one) and F1 against cells
+    per patient (P2-F6).
 
-    ``scores``: columns ``size`` (cells per patient), ``accuracy``, ``f1`` (e.g.
-    ``mil.partition_scores``). Returns a Figure with one axes.
+    ``scores``: columns ``size`` (cells per patient), ``accuracy`` (``accuracy low``, ``accuracy high``),
+    ``f1`` (e.g. :func:`leukutils.patients.score_partitions`). Returns a Figure with one axes.
     """
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(4.5, 3))
-    ax.plot(scores["size"], scores["accuracy"], marker="o", label="accuracy")
+    ax.errorbar(scores["size"], scores["accuracy"], yerr=_interval_error(scores, "accuracy"), marker="o", capsize=3,
+                label="accuracy (95 % interval)")
     ax.plot(scores["size"], scores["f1"], marker="s", label="F1")
     ax.set_xlabel("cells per patient")
+    ax.set_ylabel("score over the test patients")
     ax.set_ylim(-0.05, 1.05)
     ax.legend(fontsize=8)
+    ax.set_title(title, fontsize=9)
     return fig
 
 
 def series_length_curve(summary: pd.DataFrame, x: str = "length", mean: str = "mean_accuracy",
                         sd: str = "sd_accuracy", xlabel: str = "training series length",
-                        ylabel: str = "accuracy (mean ± sd)"):
+                        ylabel: str = "accuracy (mean ± sd)",
+                        title: str = "Accuracy against the length of the training series"):
     """Mean ± sd (error bars) against training series length on a log₂ axis (P2-F7).
 
     ``summary``: one row per length with columns ``x``, ``mean`` and ``sd`` (sd over seeds).
@@ -293,6 +341,7 @@ def series_length_curve(summary: pd.DataFrame, x: str = "length", mean: str = "m
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     ax.set_ylim(-0.05, 1.05)
+    ax.set_title(title, fontsize=9)
     return fig
 
 

@@ -84,6 +84,12 @@ def _failure_detail(error: Exception) -> str:
     return "\n".join(l for l in lines if l)
 
 
+#: Arguments the kernel starts with: its own log (start-up notices such as "Kernel is running over TCP
+#: without encryption", printed once per notebook between the progress bar's lines) shows errors only.
+#: Warnings that cells raise are not the kernel's log: they stay in the notebook and in its log file.
+KERNEL_ARGUMENTS = ["--IPKernelApp.log_level=ERROR"]
+
+
 def execute(notebook: Path, executed: Path, values: dict[str, Any], log: Path, kernel: str = KERNEL,
             timeout: int | None = None) -> None:
     """Execute one notebook with papermill into ``executed``, its cell output streamed to ``log``.
@@ -109,7 +115,8 @@ def execute(notebook: Path, executed: Path, values: dict[str, Any], log: Path, k
         try:
             pm.execute_notebook(str(notebook), str(executed), parameters=values, kernel_name=kernel,
                                 cwd=str(notebook.parent), progress_bar=False, log_output=True,
-                                stdout_file=handle, stderr_file=handle, execution_timeout=timeout)
+                                stdout_file=handle, stderr_file=handle, execution_timeout=timeout,
+                                extra_arguments=KERNEL_ARGUMENTS)
         except Exception as error:
             detail = _failure_detail(error)
             handle.write("\n" + detail + "\n")

@@ -26,7 +26,7 @@ from torch.utils.data import Dataset
 
 from .cross_validation import BestFold
 from .data.torch_datasets import stack_images
-from .explain import cam_maps, is_constant, target_map_size
+from .explain import cam_maps, is_constant, method_name, target_map_size
 from .inference import classify
 from .localisation import relevance_mass
 from .metrics import bootstrap_ci, classification_metrics, paired_difference_ci
@@ -133,7 +133,7 @@ def segmented_minus_raw(scores: Mapping[str, HeldOutScores], n_boot: int = 1000,
 
 
 def robustness_table(trained: Mapping[str, BestFold], images: Callable[..., Dataset], indices: np.ndarray, transform: Callable,
-                     clean: pd.DataFrame, corruption: Callable[[int], Any], segment_params: Mapping[str, Any], *,
+                     clean: Mapping[str, HeldOutScores], corruption: Callable[[int], Any], segment_params: Mapping[str, Any], *,
                      mark_region: Sequence[float] | None = None, device: torch.device | str = "cpu", n_boot: int = 1000,
                      seed: int = 0) -> pd.DataFrame:
     """Table 7: every classifier on corrupted test images, one row per model.
@@ -143,27 +143,31 @@ def robustness_table(trained: Mapping[str, BestFold], images: Callable[..., Data
     trained : variant name → :class:`BestFold`.
     images, indices, transform : the test images (``images(indices, kind, transform, loader=...)``, e.g.
         :class:`leukutils.segment.ClassifierImages`).
-    clean : Table 5 (``model``, ``test accuracy``): the clean accuracy the change is measured from.
+    clean : variant name → :class:`HeldOutScores` on the same test images as they are (Table 5's): the
+        accuracy the change is measured from.
     corruption : ``corruption(seed)`` → an albumentations transform (e.g.
         :func:`leukutils.preprocess.robustness_corruption`), built afresh for every model so that every model
         sees the same draws; applied to the raw image before segmentation (:class:`leukutils.segment.ClassifierInput`).
     segment_params : :func:`leukutils.segment.segment_nuclei`'s options for the segmented inputs.
     mark_region : the corner mark the clean inputs inpaint (:class:`leukutils.segment.ClassifierInput`), or None.
-    seed : seeds the corruption and the bootstrap interval of the accuracy over test images (``n_boot`` resamples).
+    seed : seeds the corruption and the bootstrap intervals over test images (``n_boot`` resamples).
 
     Returns
     -------
     ``model``, ``n``, ``seeds``, ``accuracy`` (``accuracy low``, ``accuracy high``), ``precision``,
-    ``recall``, ``f1`` (macro) and ``accuracy change`` (corrupted minus clean test accuracy).
+    ``recall``, ``f1`` (macro) and ``accuracy change`` (corrupted minus clean test accuracy) with
+    ``accuracy change low`` / ``high``, a paired bootstrap over the test images (each resampled image
+    brings its corrupted and its clean prediction, :func:`leukutils.metrics.paired_difference_ci`).
     """
-    clean_accuracy = clean.set_index("model")["test accuracy"]
     rows = []
     for name, best in trained.items():
         corrupted = ClassifierInput(best.kind == "segmented", corruption(seed), mark_region=mark_region, **segment_params)
         noisy = held_out_scores(best.model, images(indices, best.kind, transform, loader=corrupted), device,
                                 n_boot=n_boot, seed=seed, auc=False)
+        change = paired_difference_ci(noisy.predicted == noisy.labels, clean[name].predicted == clean[name].labels,
+                                      n_boot=n_boot, seed=seed)
         rows.append({"model": name, **noisy.row(columns=("precision", "recall", "f1")),
-                     "accuracy change": noisy.metrics["accuracy"] - clean_accuracy.loc[name]})
+                     **dict(zip(("accuracy change", "accuracy change low", "accuracy change high"), change))})
     return pd.DataFrame(rows)
 
 
@@ -262,22 +266,41 @@ def cam_comparison(cams: VariantCams, pair: Sequence[str], picks: Sequence[int],
                     {m: np.concatenate([c[m] for c in maps]) for m in methods}, titles)
 
 
-def attention_table(cams: VariantCams, names: Sequence[str], nucleus: np.ndarray,
-                    methods: Sequence[str] = ("gradcam", "hirescam")) -> pd.DataFrame:
-    """How much of each model's CAMs lies on the nucleus, over all test images (the energy-based pointing game).
+def attention_table(cams: VariantCams, segmented: str, raw: str, nucleus: np.ndarray,
+                    methods: Sequence[str] = ("gradcam", "gradcam++", "hirescam", "xgradcam"), n_boot: int = 1000,
+                    seed: int = 0) -> pd.DataFrame:
+    """Paper 3's claim of ``P3-F8``/``P3-F9``, per CAM method: how much of the segmented model's map lies on the
+    nucleus, how much of the raw model's, and the difference, paired by test image (the energy-based pointing game).
 
-    ``nucleus``: (n, S, S) bool nucleus of each test image (the segmented input's non-black pixels).
-    Returns one row per model of ``names`` (each once, in order of first mention): ``model``, per method the mean share of the map on the nucleus
-    (:func:`leukutils.localisation.relevance_mass`; constant maps are NaN and left out), ``nucleus share of
-    the image`` (what an even map scores), ``constant gradcam maps`` (when ``"gradcam"`` is a method) and
-    ``n`` (test images).
+    Parameters
+    ----------
+    cams : the two models' CAMs (:class:`VariantCams`) on the test images.
+    segmented, raw : the two models compared (variant names, e.g. :func:`cam_pairs`' first pair).
+    nucleus : (n, S, S) bool nucleus of each test image (the segmented input's non-black pixels).
+    methods : CAM methods, as in :func:`leukutils.explain.cam_maps`.
+    n_boot, seed : the paired bootstrap over test images (:func:`leukutils.metrics.paired_difference_ci`).
+
+    Returns
+    -------
+    One row per method: ``method`` (the papers' name, :func:`leukutils.explain.method_name`), ``segmented``
+    and ``raw`` (mean share of each model's map on the nucleus, :func:`leukutils.localisation.relevance_mass`),
+    ``segmented minus raw`` with ``… low`` / ``… high`` over the images where neither map is constant,
+    ``nucleus share of the image`` (what an even map scores), ``constant maps, segmented`` / ``raw`` (left
+    out: a constant map has no place it looks at) and ``n`` (images compared).
     """
+    maps = {name: cams(name, methods) for name in (segmented, raw)}
     rows = []
-    for name in dict.fromkeys(names):
-        maps = cams(name, methods)
-        row = {"model": name, **{m: np.nanmean(relevance_mass(maps[m], nucleus)) for m in methods},
-               "nucleus share of the image": nucleus.mean()}
-        if "gradcam" in maps:
-            row["constant gradcam maps"] = sum(is_constant(h) for h in maps["gradcam"])
-        rows.append({**row, "n": len(nucleus)})
+    for method in methods:
+        shares = {name: relevance_mass(maps[name][method], nucleus) for name in maps}  # NaN for a constant map
+        both = np.isfinite(shares[segmented]) & np.isfinite(shares[raw])
+        if both.any():
+            difference = paired_difference_ci(shares[segmented][both], shares[raw][both], n_boot=n_boot, seed=seed)
+            means = shares[segmented][both].mean(), shares[raw][both].mean()
+        else:  # every map of one of the two is constant: nothing to compare
+            difference, means = (np.nan,) * 3, (np.nan, np.nan)
+        rows.append({"method": method_name(method), "segmented": means[0], "raw": means[1],
+                     **dict(zip(("segmented minus raw", "segmented minus raw low", "segmented minus raw high"), difference)),
+                     "nucleus share of the image": nucleus.mean(),
+                     "constant maps, segmented": int(sum(is_constant(h) for h in maps[segmented][method])),
+                     "constant maps, raw": int(sum(is_constant(h) for h in maps[raw][method])), "n": int(both.sum())})
     return pd.DataFrame(rows)

@@ -3,7 +3,6 @@ fold, their scores on held-out images, segmented minus raw, robustness, Table A3
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 import pytest
 import torch
 
@@ -68,12 +67,17 @@ def test_held_out_scores_row_and_the_paper_3_tables():
     assert "auc" not in segmented_classifiers.held_out_scores(model, images(test, "raw", None), auc=False).metrics
 
     best = {"A": cross_validation.BestFold(model, 0, 0.5, [0.5], "raw"), "B": cross_validation.BestFold(model, 0, 0.5, [0.5], "dark")}
-    clean = pd.DataFrame({"model": ["A", "B"], "test accuracy": [row["test accuracy"], 1.0]})
-    table = segmented_classifiers.robustness_table(best, images, test, None, clean, lambda seed: f"noise {seed}",
-                                              {"min_area": 10}, n_boot=50, seed=1)
+    always_right = segmented_classifiers.HeldOutScores(np.eye(2)[scores.labels], np.eye(2)[scores.labels], scores.labels,
+                                                       {"accuracy": 1.0}, (1.0, 1.0, 1.0))
+    table = segmented_classifiers.robustness_table(best, images, test, None, {"A": scores, "B": always_right},
+                                                   lambda seed: f"noise {seed}", {"min_area": 10}, n_boot=50, seed=1)
     assert list(table.columns) == ["model", "n", "seeds", "accuracy", "accuracy low", "accuracy high", "precision", "recall",
-                                   "f1", "accuracy change"]
-    assert table.loc[0, "accuracy change"] == 0.0  # the toy images ignore the corrupting loader
+                                   "f1", "accuracy change", "accuracy change low", "accuracy change high"]
+    assert table.loc[0, ["accuracy change", "accuracy change low", "accuracy change high"]].tolist() == [0.0] * 3  # the toy
+    # images ignore the corrupting loader: the same predictions, image by image
+    change = table.loc[1]  # measured from a clean run that was right on every image
+    assert change["accuracy change"] == pytest.approx(change["accuracy"] - 1.0) and change["accuracy change"] < 0
+    assert change["accuracy change low"] <= change["accuracy change"] <= change["accuracy change high"] <= 0
     loaders = [c[2] for c in images.calls if c[2] is not None]
     assert [(l.segmented, l.corruption) for l in loaders] == [(False, "noise 1"), (False, "noise 1")]
 
@@ -87,16 +91,27 @@ def test_attention_table_and_cam_comparison():
     images = ToyImages(n=8)
     torch.manual_seed(0)
     model = build_classifier("resnet18", 2, weights=None).eval()
-    best = {"R": cross_validation.BestFold(model, 0, 0.5, [0.5], "raw")}
+    torch.manual_seed(1)
+    other = build_classifier("resnet18", 2, weights=None).eval()
+    best = {"R": cross_validation.BestFold(model, 0, 0.5, [0.5], "raw"), "S": cross_validation.BestFold(other, 0, 0.5, [0.5], "raw")}
     cams = segmented_classifiers.VariantCams(best, images, np.arange(4), None, "layer2")
     maps = cams("R", ["gradcam"], picks=[1, 2])
     assert maps["gradcam"].shape == (2, 16, 16)
     assert cams.map_size("R") == (2, 2)  # layer2 of a ResNet: stride 8 on 16-px images
     nucleus = np.zeros((4, 16, 16), bool)
     nucleus[:, 4:12, 4:12] = True
-    table = segmented_classifiers.attention_table(cams, ["R"], nucleus)
-    assert list(table.columns) == ["model", "gradcam", "hirescam", "nucleus share of the image", "constant gradcam maps", "n"]
-    assert table.loc[0, "nucleus share of the image"] == 0.25 and table.loc[0, "n"] == 4
+    table = segmented_classifiers.attention_table(cams, "S", "R", nucleus, n_boot=50)
+    assert list(table.columns) == ["method", "segmented", "raw", "segmented minus raw", "segmented minus raw low",
+                                   "segmented minus raw high", "nucleus share of the image", "constant maps, segmented",
+                                   "constant maps, raw", "n"]
+    assert table["method"].tolist() == ["Grad-CAM", "Grad-CAM++", "HiResCAM", "XGrad-CAM"]  # the four, as the papers name them
+    assert (table["nucleus share of the image"] == 0.25).all() and (table["n"] <= 4).all()
+    compared = table[table["n"] > 0]
+    assert len(compared) and np.allclose(compared["segmented minus raw"], compared["segmented"] - compared["raw"])
+    assert (compared["segmented minus raw low"] <= compared["segmented minus raw"]).all()
+    assert (compared["segmented minus raw"] <= compared["segmented minus raw high"]).all()
+    same = segmented_classifiers.attention_table(cams, "R", "R", nucleus, methods=["gradcam"], n_boot=50).iloc[0]
+    assert same["segmented minus raw"] == same["segmented minus raw low"] == same["segmented minus raw high"] == 0
     scores = {"R": segmented_classifiers.held_out_scores(model, images(np.arange(4), "raw", None), n_boot=10)}
     shown = {"raw": [np.zeros((16, 16, 3), np.uint8)] * 4}
     figure = segmented_classifiers.cam_comparison(cams, ["R"], [0, 3], shown, scores, ["no", "yes"], ["gradcam", "hirescam"])

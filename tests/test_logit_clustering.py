@@ -68,3 +68,8 @@ def test_separability_table_one_row_per_model_with_its_counts_and_why_no_interva
     assert table["interval"].str.startswith("none").all() and projections["a"].shape == (30, 2)
     row, _ = logit_clustering.separability(*logits["a"], ["L1", "L2", "L3"])
     assert table.loc[0, "dist/sd ratio"] == row["dist/sd ratio"] > table.loc[1, "dist/sd ratio"]
+    with_interval, _ = logit_clustering.separability_table(logits, ["L1", "L2", "L3"], n_boot=100, seed=0)
+    low, high = with_interval["dist/sd ratio low"], with_interval["dist/sd ratio high"]
+    assert ((low <= with_interval["dist/sd ratio"]) & (with_interval["dist/sd ratio"] <= high)).all()
+    assert low[0] > high[1], "separated logits are told from random ones by their intervals"
+    assert with_interval["interval"].str.startswith("bootstrap").all()

@@ -223,6 +223,7 @@ def test_evaluate_partitions_and_removal():
     assert table["blast removal"] == 0.0 and table["ALL patients"] == 2 and table["partitions"] == 8
     assert table["excess drop"] == pytest.approx(table["random removal"] - table["blast removal"])
     assert table["excess drop low"] <= table["excess drop"] <= table["excess drop high"] and table["size"] == "all"
+    assert all(table[f"{name} low"] <= table[name] <= table[f"{name} high"] for name in patients.REMOVALS)
     scores = patients.partition_scores(rows[rows["removal"] == "none"], n_boot=50)
     assert scores.columns.tolist()[:4] == ["size", "accuracy", "accuracy low", "accuracy high"]
     assert scores["accuracy low"].iloc[0] <= scores["accuracy"].iloc[0] <= scores["accuracy high"].iloc[0]
@@ -257,6 +258,10 @@ def test_compare_extractor_gives_one_row_per_model_seed():
     assert rows["seed"].tolist() == [0, 1] and (rows["features"] == 256).all()
     assert rows[["mean accuracy", "max accuracy", "mean F1"]].stack().between(0, 1).all()
     both = patients.compare_extractors(["alexnet", "alexnet"], {"alexnet": 64}, views, np.arange(12) < 4, crops, [1, 0, 1, 0],
-                                       pool_cells=8, pool_views=1, cells_per_patient=2, sizes=[2, 4], seeds=[0],
+                                       pool_cells=8, pool_views=1, cells_per_patient=2, sizes=[1, 2], seeds=[0],
                                        stage1=dict(n_series=8, epochs=1), stage2=dict(n_series=8, length=3, epochs=1), weights=None)
     assert len(both) == 2 and both["mean accuracy"].iloc[0] == both["mean accuracy"].iloc[1]
+    with pytest.raises(ValueError, match="at most t2_cells_per_patient"):  # size 4 would be the 2 cells again
+        patients.compare_extractors(["alexnet"], {"alexnet": 64}, views, np.arange(12) < 4, crops, [1, 0, 1, 0],
+                                    pool_cells=8, pool_views=1, cells_per_patient=2, sizes=[2, 4], seeds=[0],
+                                    stage1=dict(n_series=8, epochs=1), stage2=dict(n_series=8, length=3, epochs=1))

@@ -72,24 +72,36 @@ def test_contour_strip_and_overlay_and_cam_panel():
     fig = plots.cam_panel(rgb(), heatmap, "Grad-CAM of a model")
     assert len(image_axes(fig)) == 3 and len(fig.axes) == 4          # input, heatmap, overlay + colour bar
     assert titles(fig) == ["input", "heatmap", "overlay"] and fig._suptitle.get_text() == "Grad-CAM of a model"
+    rows = plots.cam_panel(np.stack([rgb(), rgb()]), np.stack([heatmap, 1 - heatmap]), "two cells",
+                           row_titles=["all, right (p = 0.99)", "hem, wrong (p = 0.70)"])
+    assert len(image_axes(rows)) == 6 and len(rows.axes) == 7             # one colour bar for both rows
+    assert titles(rows)[::3] == ["all, right (p = 0.99)", "hem, wrong (p = 0.70)"]
+    np.testing.assert_array_equal(rows.axes[4].images[0].get_array(), 1 - heatmap)
+    with pytest.raises(ValueError, match="one of each per row"):
+        plots.cam_panel(np.stack([rgb(), rgb()]), heatmap[None], row_titles=["a", "b"])
 
 
 def test_cam_grid_has_one_row_per_image_and_one_column_per_method():
     images = [rgb(), rgb(), rgb()]
     maps = {m: np.random.default_rng(0).random((3, 24, 20)) for m in ("gradcam", "hirescam")}
-    fig = plots.cam_grid(images, maps, ["A\nhem", "A\nall", "B\nhem"])
-    assert len(fig.axes) == 9
-    assert titles(fig) == ["A\nhem", "gradcam", "hirescam", "A\nall", "gradcam", "hirescam", "B\nhem",
-                           "gradcam", "hirescam"]
-    assert all(len(ax.images) == 2 for ax in fig.axes if ax.get_title() in maps)  # image + heatmap
+    fig = plots.cam_grid(images, maps, ["A\nhem", "A\nall", "B\nhem"], title="two methods")
+    assert len(image_axes(fig)) == 9 and len(fig.axes) == 10       # and one colour bar for the figure
+    assert titles(fig) == ["A\nhem", "Grad-CAM", "HiResCAM", "A\nall", "Grad-CAM", "HiResCAM", "B\nhem",
+                           "Grad-CAM", "HiResCAM"]                    # methods as the papers name them
+    assert fig._suptitle.get_text() == "two methods"
+    overlays = [ax for ax in fig.axes if ax.get_title() in ("Grad-CAM", "HiResCAM")]
+    assert all(len(ax.images) == 2 for ax in overlays)                # image + heatmap
+    assert {ax.images[1].get_cmap().name for ax in overlays} == {plots.HEATMAP_CMAP}
     with pytest.raises(ValueError, match="one of each per image"):
         plots.cam_grid(images, maps, ["only one"])
     seen = [np.zeros((24, 20, 3), np.uint8)] * 3
     fig = plots.cam_grid(images, maps, ["a", "b", "c"], inputs={"hirescam": seen})
-    drawn = [ax.images[0].get_array() for ax in fig.axes if ax.get_title() == "hirescam"]
+    drawn = [ax.images[0].get_array() for ax in fig.axes if ax.get_title() == "HiResCAM"]
     assert all((np.asarray(d) == 0).all() for d in drawn), "each method's heatmap is drawn on the input given for it"
     with pytest.raises(ValueError, match="one of each per image"):
         plots.cam_grid(images, maps, ["a", "b", "c"], inputs={"hirescam": seen[:1]})
+    fig = plots.cam_grid(images[:1], {"fast_scorecam": maps["gradcam"][:1]}, ["a"])
+    assert titles(fig) == ["a", "Score-CAM"]
 
 
 def test_training_and_fold_curves():
@@ -116,15 +128,22 @@ def test_confusion_matrix_counts():
 
 
 def test_mil_figures():
-    removal = pd.DataFrame({"removal": ["none"] * 3 + ["blast removal"] * 3 + ["normal removal"] * 3,
-                            "size": [-1, 5, 10] * 3, "recall": np.linspace(0, 1, 9)})
+    removal = pd.DataFrame({"size": ["all", "5", "10"], "none": [0.9, 0.8, 0.9], "none low": [0.8, 0.6, 0.8],
+                            "none high": [1.0, 0.9, 1.0], "blast removal": [0.1, 0.2, 0.1],
+                            "normal removal": [1.0, 0.9, 1.0]})
     fig = plots.removal_recall(removal)
     ax, = fig.axes
-    assert len(ax.lines) == 3 and all(len(line.get_xdata()) == 2 for line in ax.lines)  # "all cells" left out
-    assert ax.get_title().startswith("removal test")
-    scores = pd.DataFrame({"size": [1, 5, 10], "accuracy": [0.5, 0.7, 0.9], "f1": [0.4, 0.6, 0.9]})
+    bars = ax.containers                                            # one errorbar per condition
+    assert len(bars) == 3 and all(len(c.lines[0].get_xdata()) == 2 for c in bars)  # "all cells" left out
+    assert ax.get_title().startswith("removal test") and ax.get_xlabel() and ax.get_ylabel()
+    segments = bars[0].lines[2][0].get_segments()                   # the interval of "none" at 5 cells
+    np.testing.assert_allclose([segments[0][0][1], segments[0][1][1]], [0.6, 0.9])
+    scores = pd.DataFrame({"size": [1, 5, 10], "accuracy": [0.5, 0.7, 0.9], "accuracy low": [0.3, 0.6, 0.8],
+                           "accuracy high": [0.7, 0.8, 1.0], "f1": [0.4, 0.6, 0.9]})
     ax, = plots.accuracy_vs_cells(scores).axes
-    assert [line.get_label() for line in ax.lines] == ["accuracy", "F1"]
+    assert sorted(t.get_text() for t in ax.get_legend().get_texts()) == ["F1", "accuracy (95 % interval)"]
+    assert ax.get_title() and ax.get_ylabel() and ax.get_xlabel() == "cells per patient"
+    np.testing.assert_allclose(ax.containers[0].lines[2][0].get_segments()[0][:, 1], [0.3, 0.7])
     summary = pd.DataFrame({"length": [1, 4, 16], "mean_accuracy": [0.6, 0.8, 0.7], "sd_accuracy": [0.1, 0.05, 0.0]})
     ax, = plots.series_length_curve(summary).axes
     assert ax.get_xscale() == "log" and ax.get_ylabel() == "accuracy (mean ± sd)"

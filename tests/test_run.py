@@ -53,6 +53,17 @@ def test_cli_reproduce_default_replaces_notebook_and_reports(folders, tmp_path, 
     assert "01_toy.ipynb" in out and "ok" in out
 
 
+def test_the_runner_prints_no_kernel_notice_and_keeps_a_cell_warning(folders, tmp_path, capfd):
+    """The kernel's start-up notice ("running over TCP without encryption") is not printed between the
+    progress bar's lines; a warning a cell raises stays in the notebook and its log."""
+    _notebook(folders / "01_toy.ipynb", "import warnings\nwarnings.warn('a warning of the cell')")
+    summary = run.reproduce(progress=False)
+    assert list(summary["status"]) == ["ok"]
+    printed = capfd.readouterr()
+    assert "without encryption" not in printed.out + printed.err
+    assert "a warning of the cell" in (folders / "01_toy.ipynb").read_text()
+
+
 @pytest.mark.parametrize("option", [["-p", "size", "4"], ["--seed", "1"], ["--device", "cpu"]])
 def test_a_default_profile_run_with_any_change_writes_under_runs(option, folders, tmp_path, capsys):
     """Only the default run with nothing changed writes the committed outputs (``-p seed 1`` does not)."""

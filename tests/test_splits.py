@@ -130,6 +130,14 @@ def test_unstratified_kfold_split_is_sklearn_kfold():
         splits.kfold_split(np.arange(6), groups=np.arange(6), k=3, stratify=False)
 
 
+def test_right_and_wrong_per_class_picks_the_surest_right_and_the_surest_wrong():
+    labels = np.array([0, 0, 0, 1, 1, 1])
+    probabilities = np.array([[0.9, 0.1], [0.6, 0.4], [0.2, 0.8], [0.3, 0.7], [0.1, 0.9], [0.45, 0.55]])
+    picks, captions = splits.right_and_wrong_per_class(labels, probabilities, ["hem", "all"])
+    assert picks == [0, 2, 4]                       # class 1 has no wrong item: one pick fewer
+    assert captions == ["hem → hem (p = 0.90), right", "hem → all (p = 0.80), wrong", "all → all (p = 0.90), right"]
+
+
 def test_first_per_class_takes_the_first_items_of_each_class():
     labels = np.array([1, 0, 1, 1, 0, 0, 1])
     assert splits.first_per_class(labels, 2).tolist() == [0, 1, 2, 4]

@@ -178,6 +178,27 @@ def first_per_class(labels, n: int, classes=(0, 1)) -> np.ndarray:
     return np.sort(np.concatenate([np.flatnonzero(labels == c)[:n or len(labels)] for c in classes]))
 
 
+def right_and_wrong_per_class(labels, probabilities, class_names) -> tuple[list[int], list[str]]:
+    """For each class, the item of that class classified right with the highest probability and the one
+    classified wrong with the highest probability for the wrong class (the cells a CAM figure shows:
+    what the model is sure of, and where it errs).
+
+    ``labels``: (n,) true class indices 0 … k-1; ``probabilities``: (n, k) class probabilities;
+    ``class_names``: k names. Returns the positions (2 per class, fewer where a class has no item right or
+    none wrong) and a caption of each: ``"<true> → <predicted> (p = 0.97), right"`` / ``"…, wrong"``.
+    """
+    labels, probabilities = np.asarray(labels), np.asarray(probabilities)
+    predicted, confidence = probabilities.argmax(1), probabilities.max(1)
+    picks, captions = [], []
+    for c in range(len(class_names)):
+        for outcome, among in (("right", (labels == c) & (predicted == c)), ("wrong", (labels == c) & (predicted != c))):
+            if among.any():
+                i = int(np.flatnonzero(among)[np.argmax(confidence[among])])
+                picks.append(i)
+                captions.append(f"{class_names[c]} → {class_names[predicted[i]]} (p = {confidence[i]:.2f}), {outcome}")
+    return picks, captions
+
+
 def class_counts(labels, parts: dict, class_names) -> pd.DataFrame:
     """Items of each class in each part of a split, one row per part.
 

@@ -348,18 +348,26 @@ def all_idb2(root=None, n_images: int = 60, seed: int = 0, size: int = 257, mpp:
 # BCCD: BCCD/{JPEGImages,Annotations,ImageSets/Main} (Pascal VOC)
 # --------------------------------------------------------------------------------------------------
 def bccd(root=None, n_images: int = 40, seed: int = 0, two_class: bool = False, shape: tuple[int, int] = (480, 640),
-         mpp: float = 0.075, difficulty: float = 0.5, stain_shift: float = 0.5, stain_preset: str = "bccd") -> Path:
+         mpp: float = 0.075, difficulty: float = 0.5, stain_shift: float = 0.5, stain_preset: str = "bccd",
+         test_images: int | None = None) -> Path:
     """BCCD-like fields (640×480, high magnification, dense red cells) with VOC boxes ``WBC``, ``RBC``,
     ``Platelets``; with ``two_class`` the white cells are named ``blast`` or ``normal`` instead (half the
-    images hold a blast). Returns the folder holding ``BCCD/``."""
+    images hold a blast). The ``ImageSets`` split the ``n_images`` fields 60/20/20 into train, val and
+    test; with ``test_images`` the ``n_images`` are split 80/20 into train and val and that many more
+    fields make the test split (a test set of a chosen size at no extra training). Returns the folder
+    holding ``BCCD/``."""
     _check_common(difficulty, None, 0.0)
+    if test_images is not None and test_images < 1:
+        raise ValueError(f"bccd: test_images = {test_images}; give at least 1, or None for a fifth of n_images")
     params = dict(n_images=n_images, seed=seed, two_class=two_class, shape=list(shape), mpp=mpp,
                   difficulty=difficulty, stain_shift=stain_shift, stain_preset=stain_preset)
+    if test_images is not None:
+        params["test_images"] = test_images  # only when given: earlier caches keep their key
 
     def build(tmp: Path) -> None:
         base = tmp / "BCCD"
         rows, names = [], []
-        for i in range(n_images):
+        for i in range(n_images + (test_images or 0)):
             rng = _rng(seed, 1, i)
             n = 1 if rng.uniform() < 0.85 else 2
             types = _normal_types(rng, n)
@@ -382,9 +390,13 @@ def bccd(root=None, n_images: int = 40, seed: int = 0, two_class: bool = False, 
             names.append(stem)
             rows.append(dict(file=f"BCCD/JPEGImages/{stem}.jpg", label="smear", subject="",
                              cell_types=";".join(f.cell_types)))
-        order = _rng(seed, 9).permutation(len(names))
-        n_test = max(1, len(names) // 5) if len(names) >= 3 else 0
-        n_val = max(1, len(names) // 5) if len(names) >= 3 else 0
+        if test_images is None:
+            order = _rng(seed, 9).permutation(len(names))
+            n_test = max(1, len(names) // 5) if len(names) >= 3 else 0
+        else:  # the extra fields are the test split; the first n_images are split into train and val
+            order = np.concatenate([n_images + np.arange(test_images), _rng(seed, 9).permutation(n_images)])
+            n_test = test_images
+        n_val = max(1, n_images // 5) if n_images >= 3 else 0
         test = sorted(names[j] for j in order[:n_test])
         val = sorted(names[j] for j in order[n_test:n_test + n_val])
         train = sorted(names[j] for j in order[n_test + n_val:])
