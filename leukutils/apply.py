@@ -35,9 +35,10 @@ from torch import nn
 from .config import progress_bar
 from .data.readers import IMAGE_SUFFIXES, DatasetError, ImageModeWarning, load_image
 from .data.torch_datasets import TensorImageDataset, to_tensor
-from .explain import CAM_METHODS, cam_heatmaps, method_name, target_layers_for
+from .explain import CAM_METHODS, cam_heatmaps, target_layers_for
 from .inference import classify, predict_masks
 from .plots import cam_panel
+from .report import method_name
 from .segment import ensemble_masks, segment_nuclei
 
 __all__ = ["UnsuitedImageWarning", "find_images", "input_warnings", "is_grey", "is_too_small", "output_names",

@@ -219,16 +219,6 @@ CAM_METHODS = {
     "fast_scorecam": FastScoreCAM,
 }
 SCORE_METHODS = ("scorecam", "fast_scorecam")
-#: The name a reader knows each method by (the papers' spelling); Score-CAM and its exact fast variant
-#: compute the same map.
-METHOD_NAMES = {"gradcam": "Grad-CAM", "gradcam++": "Grad-CAM++", "hirescam": "HiResCAM", "xgradcam": "XGrad-CAM",
-                "scorecam": "Score-CAM", "fast_scorecam": "Score-CAM"}
-
-
-def method_name(method: str) -> str:
-    """The name a figure or a sentence gives ``method`` (a key of :data:`CAM_METHODS`, e.g. ``"fast_scorecam"``
-    → ``"Score-CAM"``); any other label is returned as it is."""
-    return METHOD_NAMES.get(method, method)
 
 
 def target_map_size(model: nn.Module, images: torch.Tensor,

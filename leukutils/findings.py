@@ -13,8 +13,7 @@ import pandas as pd
 from scipy.stats import spearmanr
 
 from . import claims, metrics
-from .explain import method_name
-from .report import learned, paper_values, rows_with_ci, with_ci
+from .report import learned, method_name, paper_values, rows_with_ci, with_ci
 
 
 def row_of(table: pd.DataFrame, **key) -> pd.Series:

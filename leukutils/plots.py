@@ -27,8 +27,8 @@ from matplotlib import colormaps
 from sklearn.metrics import ConfusionMatrixDisplay
 from sklearn.metrics import confusion_matrix as counts
 
-from .explain import method_name
 from .metrics import mask_scores
+from .report import method_name
 
 __all__ = ["tile_grid", "contour_overlay", "contour_strip", "overlay", "cam_panel", "cam_grid", "training_curves",
            "fold_curves", "confusion_matrix", "removal_recall", "accuracy_vs_cells", "series_length_curve",

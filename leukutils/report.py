@@ -204,3 +204,15 @@ def learned(accuracy_low: float, baseline: float | None) -> bool:
     verdicts (:mod:`leukutils.claims`, :mod:`leukutils.findings`) and of ``SUMMARY.md`` (:mod:`leukutils.publish`).
     """
     return baseline is None or not float(accuracy_low) <= float(baseline)
+
+
+#: The name a reader knows each method by (the papers' spelling); Score-CAM and its exact fast variant
+#: compute the same map.
+METHOD_NAMES = {"gradcam": "Grad-CAM", "gradcam++": "Grad-CAM++", "hirescam": "HiResCAM", "xgradcam": "XGrad-CAM",
+                "scorecam": "Score-CAM", "fast_scorecam": "Score-CAM"}
+
+
+def method_name(method: str) -> str:
+    """The name a figure or a sentence gives ``method`` (a key of :data:`leukutils.explain.CAM_METHODS`, e.g. ``"fast_scorecam"``
+    → ``"Score-CAM"``); any other label is returned as it is."""
+    return METHOD_NAMES.get(method, method)

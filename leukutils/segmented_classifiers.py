@@ -26,12 +26,13 @@ from torch.utils.data import Dataset
 
 from .cross_validation import BestFold
 from .data.torch_datasets import stack_images
-from .explain import cam_maps, is_constant, method_name, target_map_size
+from .explain import cam_maps, is_constant, target_map_size
 from .inference import classify
 from .localisation import relevance_mass
 from .metrics import bootstrap_ci, classification_metrics, paired_difference_ci
 from .models.classifiers import paper3_variants
 from .plots import cam_grid
+from .report import method_name
 from .segment import ClassifierInput
 
 __all__ = ["VARIANTS", "HeldOutScores", "held_out_scores", "raw_twin", "segmented_minus_raw", "robustness_table", "TABLE_A3_MODELS",

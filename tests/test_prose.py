@@ -219,7 +219,7 @@ def _number_forms(value: Any, percent: bool = False) -> list[str]:
 
 def _names(value: str) -> list[str]:
     """Regexes of a string value or list item: the value and its :data:`ALIASES`, as whole words."""
-    words = {*([] if value in COMMON_WORDS else [value]), *ALIASES.get(value, [])}
+    words = {*([] if value in COMMON_WORDS or not value.strip() else [value]), *ALIASES.get(value, [])}  # "" names nothing
     return [rf"(?<![\w-])(?:{re.escape(w)})(?![\w])" for w in sorted(words, key=len, reverse=True)]
 
 
