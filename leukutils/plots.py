@@ -159,8 +159,7 @@ def cam_panel(image: np.ndarray, heatmap: np.ndarray, title: str = "", row_title
                          f"{'no' if row_titles is None else len(row_titles)} row titles; give one of each per row")
     n = len(images)
     fig, axes = plt.subplots(n, 3, figsize=(9, 0.3 + 2.9 * n), squeeze=False, layout="constrained")
-    for row, shown_image, shown_map in zip(range(n), images, heatmaps):
-        ax = axes[row]
+    for row, (ax, shown_image, shown_map) in enumerate(zip(axes, images, heatmaps)):
         ax[0].imshow(np.clip(shown_image, 0, 1) if shown_image.dtype != np.uint8 else shown_image)
         ax[0].set_title("input" if row_titles is None else row_titles[row], fontsize=8 if row_titles else None)
         shown = ax[1].imshow(shown_map, cmap=HEATMAP_CMAP, vmin=0, vmax=1)
@@ -185,7 +184,7 @@ def cam_grid(images: Sequence[np.ndarray], heatmaps: Mapping[str, Sequence[np.nd
     ----------
     images : n (H, W, 3) images as shown (uint8, or float in [0, 1]).
     heatmaps : method name → n (H, W) heatmaps in [0, 1], one per image; the column titles are the names,
-        CAM methods as the papers name them (:func:`leukutils.explain.method_name`: ``"fast_scorecam"`` →
+        CAM methods as the papers name them (:func:`leukutils.report.method_name`: ``"fast_scorecam"`` →
         Score-CAM).
     row_titles : n titles of the first column (e.g. ``"<model>\\n<class>"``).
     alpha : opacity of the heatmap drawn over the image.
@@ -359,9 +358,8 @@ def interval_panels(table: pd.DataFrame, label: str, columns: Sequence[str], ref
     fig, axes = plt.subplots(1, len(columns), figsize=(1.2 + 2.6 * len(columns), 0.9 + 0.3 * len(table)),
                              sharey=True, squeeze=False)
     for ax, column in zip(axes[0], columns):
-        value = table[column].to_numpy(float)
-        error = np.abs(np.stack([value - table[f"{column} low"].to_numpy(float), table[f"{column} high"].to_numpy(float) - value]))
-        ax.errorbar(value, rows, xerr=np.nan_to_num(error), fmt="o", color="k", ecolor="tab:red", capsize=3)
+        ax.errorbar(table[column].to_numpy(float), rows, xerr=_interval_error(table, column), fmt="o", color="k",
+                    ecolor="tab:red", capsize=3)
         if reference and column in reference:
             ax.axvline(reference[column], color="grey", linestyle="--", linewidth=1)
         ax.set_xlabel(column)

@@ -283,7 +283,7 @@ def attention_table(cams: VariantCams, segmented: str, raw: str, nucleus: np.nda
 
     Returns
     -------
-    One row per method: ``method`` (the papers' name, :func:`leukutils.explain.method_name`), ``segmented``
+    One row per method: ``method`` (the papers' name, :func:`leukutils.report.method_name`), ``segmented``
     and ``raw`` (mean share of each model's map on the nucleus, :func:`leukutils.localisation.relevance_mass`),
     ``segmented minus raw`` with ``… low`` / ``… high`` over the images where neither map is constant,
     ``nucleus share of the image`` (what an even map scores), ``constant maps, segmented`` / ``raw`` (left
