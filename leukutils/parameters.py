@@ -347,7 +347,8 @@ RANGES: dict[str, Range] = {
     "examples_per_class": POSITIVE, "side_by_side": POSITIVE, "realism_images": POSITIVE, "recovery_images": POSITIVE,
     "mark_images": AT_LEAST_ZERO, "cnmc_subjects": POSITIVE, "cnmc_cells": POSITIVE,
     # 01_dual_cam
-    "max_per_class": AT_LEAST_ZERO, "n_subjects": POSITIVE, "cells_per_subject": POSITIVE, "synthetic_size": POSITIVE,
+    "max_per_class": AT_LEAST_ZERO, "train_per_class": AT_LEAST_ZERO, "model_image_size": POSITIVE,
+    "model_batch_size": POSITIVE, "n_subjects": POSITIVE, "cells_per_subject": POSITIVE, "synthetic_size": POSITIVE,
     "synthetic_difficulty": SHARE, "resize": POSITIVE, "zoom": Range(0, 1, above=True), "image_size": POSITIVE,
     "epochs": POSITIVE, "batch_size": POSITIVE, "lr": POSITIVE, "cam_images": AT_LEAST_ZERO,
     "mr_ssim_images": AT_LEAST_ZERO, "score_batch_size": POSITIVE, "n_boot": POSITIVE, "colour_augment": AT_LEAST_ZERO,

@@ -18,7 +18,7 @@ state-dict keys (so torchvision checkpoints still load):
 from __future__ import annotations
 
 import os
-from typing import Callable
+from typing import Callable, Mapping
 
 import torch
 from torch import nn
@@ -36,6 +36,20 @@ PAPER1_MODELS = ("resnet50", "densenet121", "vgg19", STANDARD_CNN, "inception_v3
 MIN_INPUT_SIZE = {"inception_v3": 75}
 
 _ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {"relu": nn.ReLU, "mish": nn.Mish}
+
+
+def check_input_sizes(sizes: Mapping[str, int], parameters: str = "image_size or model_image_size") -> None:
+    """Raise one ``ValueError`` naming every model whose input side is below what it accepts (:data:`MIN_INPUT_SIZE`).
+
+    Parameters
+    ----------
+    sizes : architecture name → the side (px) of its square network input.
+    parameters : the notebook parameters the sizes come from, named in the error.
+    """
+    small = {name: size for name, size in sizes.items() if size < MIN_INPUT_SIZE.get(name, 1)}
+    if small:
+        raise ValueError(f"{parameters}: " + "; ".join(f"{name} needs inputs of at least {MIN_INPUT_SIZE[name]} px, "
+                                                       f"got {size}" for name, size in small.items()))
 
 
 class ReLUCopy(nn.ReLU):
