@@ -7,7 +7,7 @@ import torch
 from torch import nn
 from torchvision import models as tvm
 
-from leukutils.models.classifiers import (PAPER1_MODELS, build_classifier, calibrate_batch_norm,
+from leukutils.models.classifiers import (PAPER1_MODELS, build_classifier, calibrate_batch_norm, check_input_sizes,
                                           count_parameters)
 
 
@@ -117,7 +117,6 @@ def test_calibrate_batch_norm_takes_batches_of_a_loader_and_leaves_a_network_wit
 
 
 def test_check_input_sizes_names_every_model_below_its_smallest_input():
-    from leukutils.models.classifiers import check_input_sizes
     check_input_sizes({"inception_v3": 75, "vgg19": 32, "standard_cnn": 16})  # each at or above its smallest input
     with pytest.raises(ValueError, match=r"model_image_size: inception_v3 needs inputs of at least 75 px, got 64"):
         check_input_sizes({"inception_v3": 64, "vgg19": 32}, parameters="model_image_size")
