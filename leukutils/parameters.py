@@ -337,7 +337,7 @@ AT_LEAST_ZERO = Range(0)
 SHARE = Range(0, 1)
 FOLDS = Range(2)
 
-#: The range of each parameter of the five notebooks that has one, by name (a name means the same in
+#: The range of each parameter of the notebooks that has one, by name (a name means the same in
 #: every notebook that has it). For a list or a dict the range holds for each of its numbers. Zero is
 #: allowed where a notebook reads it as "all" or "off" (``max_per_class = 0``, ``threads = 0``).
 RANGES: dict[str, Range] = {
@@ -382,6 +382,8 @@ RANGES: dict[str, Range] = {
     "leak_seeds": AT_LEAST_ZERO, "cue_rate": SHARE, "min_nucleus_area": AT_LEAST_ZERO, "jtsc_size": POSITIVE,
     "jtsc_epochs": POSITIVE, "min_class_images": AT_LEAST_ZERO, "aria_size": POSITIVE, "aria_epochs": POSITIVE,
     "aria_cell_margin": AT_LEAST_ZERO, "lstm_series": POSITIVE, "lstm_epochs": POSITIVE,
+    # 05_tour
+    "mr_ssim_cells": POSITIVE, "explorer_cells": POSITIVE,
 }
 
 
@@ -509,7 +511,7 @@ def list_problems(parameters: Mapping[str, Any], *, nonempty: Sequence[str] = ()
     nonempty : names of lists that need at least one value.
     ranges : names of ``[low, high]`` pairs (low ≤ high).
     shapes : names of ``[height, width]`` pairs of positive sizes (px).
-    choices : name → the values its items may take (e.g. the known CAM methods).
+    choices : name → the values its items (or, for a string, itself) may take (e.g. the known CAM methods).
     keyed : name of a list → name of a mapping that needs a key for each of its items
         (``{"extractors": "extractor_sizes"}``).
 
@@ -527,7 +529,8 @@ def list_problems(parameters: Mapping[str, Any], *, nonempty: Sequence[str] = ()
         if len(value) != 2 or min(value) <= 0:
             problems.append(f"{name} = {value} is not [height, width] in px")
     for name, allowed in (choices or {}).items():
-        unknown = [item for item in parameters[name] if item not in allowed]
+        value = parameters[name]
+        unknown = [item for item in ([value] if isinstance(value, str) else value) if item not in allowed]
         if unknown:
             problems.append(f"{name} names {', '.join(map(repr, unknown))}, which is none of {sorted(allowed)}")
     for name, mapping in (keyed or {}).items():

@@ -8,7 +8,8 @@ makes a figure is one call here and one ``report.save_figure``. Functions that r
 ===========================  ===========================================================================
 image tiles and outlines     :func:`tile_grid` (D-F1–D-F3, the cell pool of notebook 02),
                              :func:`contour_overlay`, :func:`contour_strip` (P3-F5)
-heatmaps                     :func:`overlay`, :func:`cam_panel` (P1-F6–P1-F9), :func:`cam_grid` (P3-F8, P3-F9)
+heatmaps                     :func:`overlay`, :func:`cam_panel` (P1-F6–P1-F9), :func:`cam_grid` (P3-F8, P3-F9),
+                             :func:`explorer_figure` (the CAM explorer, :mod:`leukutils.explorer`)
 curves                       :func:`training_curves` (P1-F3, P1-F4), :func:`fold_curves` (P3-F6),
                              :func:`removal_recall` (P2-F5), :func:`accuracy_vs_cells` (P2-F6),
                              :func:`series_length_curve` (P2-F7)
@@ -30,7 +31,7 @@ from sklearn.metrics import confusion_matrix as counts
 from .metrics import mask_scores
 from .report import method_name
 
-__all__ = ["tile_grid", "contour_overlay", "contour_strip", "overlay", "cam_panel", "cam_grid", "training_curves",
+__all__ = ["tile_grid", "contour_overlay", "contour_strip", "overlay", "cam_panel", "cam_grid", "explorer_figure", "training_curves",
            "fold_curves", "confusion_matrix", "removal_recall", "accuracy_vs_cells", "series_length_curve",
            "order_sensitivity", "segmentation_examples", "logit_clusters", "corner_marks", "interval_panels"]
 
@@ -219,6 +220,39 @@ def cam_grid(images: Sequence[np.ndarray], heatmaps: Mapping[str, Sequence[np.nd
                      shrink=min(0.9, 3 / max(n, 1)), label="relevance (normalised)")
     if title:
         fig.suptitle(title, fontsize=10)
+    return fig
+
+
+def explorer_figure(view, label: str = ""):
+    """One view of the CAM explorer (:class:`leukutils.explorer.ExplorerView`): the network input (with
+    the nucleus outline where a mask is known), the two methods' heatmaps (viridis, one colour bar), the
+    first method's overlay, and the class probabilities as bars (the explained class outlined).
+    ``label`` names the image in the title. Returns a Figure."""
+    plt = _pyplot()
+    fig = plt.figure(figsize=(13, 3.4), layout="constrained")
+    grid = fig.add_gridspec(1, 5, width_ratios=[1, 1, 1, 1, 1.1])
+    axes = [fig.add_subplot(grid[0, k]) for k in range(5)]
+    shown = view.image if view.mask is None else contour_overlay(view.image, view.mask)
+    _show(axes[0], shown, "input" + ("" if view.mask is None else " (nucleus outlined)"), fontsize=9)
+    mapped = None
+    for ax, heatmap, method in ((axes[1], view.heatmap, view.method), (axes[2], view.compare_heatmap, view.compare)):
+        mapped = ax.imshow(heatmap, cmap=HEATMAP_CMAP, vmin=0, vmax=1)
+        ax.set_title(method_name(method), fontsize=9)
+        ax.axis("off")
+    fig.colorbar(mapped, ax=axes[1:3], fraction=0.046, pad=0.02, label="relevance (normalised)")
+    _show(axes[3], overlay(view.image, view.heatmap), f"{method_name(view.method)} overlay", fontsize=9)
+    bars = axes[4].barh(view.classes, view.probabilities, color="0.6")
+    bars[view.predicted].set_color("tab:blue")
+    bars[view.target].set_edgecolor("black")
+    bars[view.target].set_linewidth(1.5)
+    axes[4].set_xlim(0, 1)
+    axes[4].set_xlabel("probability")
+    axes[4].set_title("class probabilities\n(blue: predicted; outlined: explained)", fontsize=8)
+    agreement = "MR-SSIM undefined (a constant map or one under 7×7 px)" if np.isnan(view.mr_ssim) else f"MR-SSIM {view.mr_ssim:.2f}"
+    found = "" if view.mask is None else (f"; on the nucleus {view.nucleus_mass:.2f} of the map, "
+                                          f"{view.nucleus_share:.2f} of the image")
+    fig.suptitle(f"{label + ': ' if label else ''}{view.title}\n{method_name(view.method)} against "
+                 f"{method_name(view.compare)}: {agreement}{found}", fontsize=10)
     return fig
 
 

@@ -60,7 +60,7 @@ def logits_of(output) -> torch.Tensor:
 def fit(model: nn.Module, step: "Step", *, epochs: int, optimizer: torch.optim.Optimizer, scheduler=None,
         scheduler_metric: str | None = "val_loss", best_by: str | None = "val_loss",
         checkpoint_path: str | os.PathLike | None = None, seed: int = 0, progress: bool = True,
-        desc: str | None = None, batch_scheduler=None) -> pd.DataFrame:
+        desc: str | None = None, batch_scheduler=None, checkpoint_seconds: float = 0.0) -> pd.DataFrame:
     """Train ``model`` in place for ``epochs`` epochs of ``step`` and return the history.
 
     Parameters
@@ -83,7 +83,11 @@ def fit(model: nn.Module, step: "Step", *, epochs: int, optimizer: torch.optim.O
         epoch, and a run started with the same path resumes after the last finished epoch and
         repeats an uninterrupted run (on the CPU; an augmentation pipeline with its own generator,
         as albumentations has, restarts its stream).
-    seed : passed to ``step.seed(seed, epoch)`` at the start of every epoch: the one place where
+    checkpoint_seconds : write the checkpoint after an epoch only when at least this many seconds of
+        wall time have passed since the last write (or the start), and always after the last epoch.
+        0 (default): after every epoch. A large model's state (weights, Adam's two moments, best
+        weights: four copies of its parameters) takes seconds to write; an interrupted run then
+        repeats at most this much training. passed to ``step.seed(seed, epoch)`` at the start of every epoch: the one place where
         training randomness is seeded.
     progress : show a text progress bar (epochs, last losses).
     desc : label of the progress bar (default: the model's architecture or class name).
@@ -105,6 +109,9 @@ def fit(model: nn.Module, step: "Step", *, epochs: int, optimizer: torch.optim.O
         history, best, best_weights = _resume(checkpoint_path, model, optimizer, scheduler, step, batch_scheduler)
     bar = progress_bar(total=epochs, initial=len(history), unit="epoch", enabled=progress,
                        desc=desc or f"fit {getattr(model, 'architecture', type(model).__name__)}")
+    if checkpoint_seconds < 0:
+        raise ValueError(f"fit: checkpoint_seconds must be ≥ 0, got {checkpoint_seconds}")
+    last_written = time.perf_counter()
     for epoch in range(len(history) + 1, epochs + 1):
         started = time.perf_counter()
         step.seed(seed, epoch)
@@ -134,13 +141,14 @@ def fit(model: nn.Module, step: "Step", *, epochs: int, optimizer: torch.optim.O
         history.append(row)
         bar.update()
         bar.set_postfix({k: f"{row[k]:.3f}" for k in ("train_loss", "val_loss") if k in row}, refresh=False)
-        if checkpoint_path is not None:
+        if checkpoint_path is not None and (epoch == epochs or time.perf_counter() - last_written >= checkpoint_seconds):
             save_checkpoint(checkpoint_path, {
                 "model": model.state_dict(), "optimizer": optimizer.state_dict(),
                 "scheduler": scheduler.state_dict() if scheduler is not None else {},
                 "batch_scheduler": batch_scheduler.state_dict() if batch_scheduler is not None else {},
                 "history": history, "best": best, "best_model": best_weights,
                 "step": step.state_dict(), "torch_rng": torch.get_rng_state()})
+            last_written = time.perf_counter()
     bar.close()
     if best_weights is not None:
         model.load_state_dict(best_weights)
@@ -453,7 +461,7 @@ def fit_classifier(model: nn.Module, train_set: Dataset, val_set: Dataset, *, ep
                    device: torch.device | str = "cpu", seed: int = 0, recalibrate_batch_norm: bool = False,
                    checkpoint_path: str | os.PathLike | None = None, progress: bool = True,
                    cosine: bool = False, channels_last: bool = False, one_cycle: bool = False,
-                   fused: bool = False) -> pd.DataFrame:
+                   fused: bool = False, checkpoint_seconds: float = 0.0) -> pd.DataFrame:
     """:func:`fit` of an image classifier with the papers' optimiser: Adam (``lr``, ``weight_decay``),
     optionally ReduceLROnPlateau on the validation loss (factor 0.1, patience 3; paper 3), best weights by
     validation loss. Returns the history (``train_loss``, ``train_accuracy``, ``val_loss``, ``val_accuracy``, ...).
@@ -467,7 +475,8 @@ def fit_classifier(model: nn.Module, train_set: Dataset, val_set: Dataset, *, ep
     ``channels_last``: train in channels-last memory format (faster CPU convolutions, see
     :class:`ClassifierStep`); the model is handed back in the default (contiguous) format.
     ``fused``: Adam's fused implementation (one kernel over all parameters instead of a loop over them);
-    the same update up to float rounding."""
+    the same update up to float rounding.
+    ``checkpoint_seconds``: least wall time between two checkpoint writes (see :func:`fit`)."""
     if sum((plateau, cosine, one_cycle)) > 1:
         raise ValueError("fit_classifier: choose at most one of plateau, cosine and one_cycle")
     if channels_last:
@@ -485,7 +494,8 @@ def fit_classifier(model: nn.Module, train_set: Dataset, val_set: Dataset, *, ep
         steps = epochs * math.ceil(len(train_set) / batch_size)  # + 1: the rate after the last batch is the cycle's end
         batch_scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=lr, total_steps=steps + 1)
     history = fit(model, step, epochs=epochs, optimizer=optimizer, scheduler=scheduler, scheduler_metric=metric,
-                  seed=seed, checkpoint_path=checkpoint_path, progress=progress, batch_scheduler=batch_scheduler)
+                  seed=seed, checkpoint_path=checkpoint_path, progress=progress, batch_scheduler=batch_scheduler,
+                  checkpoint_seconds=checkpoint_seconds)
     if channels_last:
         model.to(memory_format=torch.contiguous_format)
     return history

@@ -27,7 +27,7 @@ LAYERS: dict[str, int] = {
     "leukutils.claims": 3, "leukutils.findings": 3,
     # commands
     "leukutils.apply": 4, "leukutils.publish": 4, "leukutils.site": 4, "leukutils.seeds": 4,
-    "leukutils.grid": 4, "leukutils.run": 4, "leukutils.cli": 4, "leukutils.__main__": 4,
+    "leukutils.grid": 4, "leukutils.run": 4, "leukutils.cli": 4, "leukutils.__main__": 4, "leukutils.explorer": 4,
 }
 
 

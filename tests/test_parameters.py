@@ -257,6 +257,7 @@ def test_a_good_set_of_lists_has_no_problem():
     ({"span": [0.5]}, "span = [0.5] is not a [low, high] pair"),
     ({"shape": [96, 0]}, "shape = [96, 0] is not [height, width] in px"),
     ({"methods": ["gradcam", "GradCAM"]}, "methods names 'GradCAM', which is none of ['gradcam', 'hirescam']"),
+    ({"methods": "GradCAM"}, "methods names 'GradCAM', which is none of ['gradcam', 'hirescam']"),  # one string: itself
     ({"extractors": ["alexnet", "resnet50"]}, "extractor_sizes has no entry for 'resnet50' of extractors"),
 ])
 def test_each_list_problem_is_named(change, message):

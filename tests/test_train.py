@@ -82,6 +82,25 @@ def test_resumed_run_repeats_an_uninterrupted_one(tmp_path):
     np.testing.assert_allclose(resumed[columns].to_numpy(), straight[columns].to_numpy(), rtol=1e-6)
 
 
+def test_checkpoint_seconds_writes_only_the_last_epoch_of_a_short_run(tmp_path, monkeypatch):
+    import leukutils.train as train_module
+    written = []
+    real_save = train_module.save_checkpoint
+    monkeypatch.setattr(train_module, "save_checkpoint",
+                        lambda path, state: (written.append(len(state["history"])), real_save(path, state)))
+    train_set, val_set = toy_sets()
+    classifier_fit(new_model(), train_set, val_set, epochs=3, lr=3e-3, checkpoint_path=tmp_path / "every.pt")
+    assert written == [1, 2, 3]  # the default: after every epoch
+    written.clear()
+    classifier_fit(new_model(), train_set, val_set, epochs=3, lr=3e-3, checkpoint_path=tmp_path / "throttled.pt",
+                   checkpoint_seconds=3600)
+    assert written == [3]  # an hour between writes: only the last epoch's state
+    state = torch.load(tmp_path / "throttled.pt", weights_only=False)
+    assert len(state["history"]) == 3
+    with pytest.raises(ValueError, match="checkpoint_seconds"):
+        classifier_fit(new_model(), train_set, val_set, epochs=1, lr=3e-3, checkpoint_seconds=-1)
+
+
 def test_fit_rejects_bad_settings():
     train_set, val_set = toy_sets()
     with pytest.raises(ValueError, match="epochs"):
