@@ -111,3 +111,53 @@ def test_each_notebook_writes_the_artefacts_it_names(request, tmp_path):
         assert named, f"{path.name}: the first cell names no artefact id"
         missing = sorted(named - written)
         assert not missing, f"{path.name} names {missing} but its run wrote none of them"
+
+
+#: The notebooks that re-implement a paper or test its claims: each explains its methods before using them.
+METHOD_NOTEBOOKS = ("01", "02", "03", "04")
+INTRO_LINES = 45  # the most lines of a method notebook's introduction: the detail lives where it is used
+
+
+def explanation_problems(nb) -> list[str]:
+    """What keeps a notebook from reading as a methods section: no "How it works" paragraph, one placed after
+    the last code cell of its section (explained after it was used), an introduction longer than
+    :data:`INTRO_LINES`, or deviations that are not the introduction's last paragraph."""
+    problems = []
+    intro = nb.cells[0].source
+    if len(intro.splitlines()) > INTRO_LINES:
+        problems.append(f"the introduction has {len(intro.splitlines())} lines (at most {INTRO_LINES})")
+    paragraphs = [p for p in intro.split("\n\n") if p.strip()]
+    deviations = [i for i, p in enumerate(paragraphs) if re.match(r"\*\*(Deviations|Choices)\b", p)]
+    if deviations and deviations[-1] != len(paragraphs) - 1:
+        problems.append("the deviations are not the introduction's last paragraph")
+    sections = [[]]  # the cells of each "## " section, in order
+    for cell in nb.cells[1:]:
+        if cell.cell_type == "markdown" and re.search(r"^## ", cell.source, re.M):
+            sections.append([])
+        sections[-1].append(cell)
+    explained = 0
+    for section in sections:
+        for i, cell in enumerate(section):
+            if cell.cell_type == "markdown" and "**How it works.**" in cell.source:
+                explained += 1
+                if not any(c.cell_type == "code" for c in section[i + 1:]):
+                    problems.append(f"a 'How it works' paragraph follows its section's code: {cell.source[:60]!r}")
+    if not explained:
+        problems.append("no 'How it works' paragraph")
+    return problems
+
+
+@pytest.mark.parametrize("path", [p for p in NOTEBOOKS if p.name[:2] in METHOD_NOTEBOOKS], ids=lambda p: p.name)
+def test_methods_are_explained_before_they_are_used(path):
+    problems = explanation_problems(nbformat.read(path, as_version=4))
+    assert not problems, f"{path.name}: " + "; ".join(problems)
+
+
+def test_the_explanation_check_can_fail():
+    md, code = nbformat.v4.new_markdown_cell, nbformat.v4.new_code_cell
+    nb = nbformat.v4.new_notebook(cells=[md("# T\n\n**Deviations.** x\n\nMore."), md("## 1. A"), code("x = 1"),
+                                         md("**How it works.** late")])
+    problems = explanation_problems(nb)
+    assert any("last paragraph" in p for p in problems) and any("follows its section's code" in p for p in problems)
+    nb.cells = [md("# T\n\n**Deviations.** x"), md("## 1. A\n\n**How it works.** first"), code("x = 1")]
+    assert explanation_problems(nb) == []
