@@ -41,7 +41,7 @@ from .plots import cam_panel
 from .report import method_name
 from .segment import ensemble_masks, segment_nuclei
 
-__all__ = ["UnsuitedImageWarning", "find_images", "input_warnings", "is_grey", "is_too_small", "output_names",
+__all__ = ["UnsuitedImageWarning", "find_images", "input_warnings", "is_grey", "is_too_small", "output_names", "read_image",
            "predict_images", "segment_images"]
 
 # --------------------------------------------------------------------------------------------------
@@ -89,7 +89,7 @@ def output_names(paths: Sequence[Path], suffix: str = ".png") -> list[Path]:
     return [r.with_name(r.name + suffix) if counts[str(n)] > 1 else n for r, n in zip(relative, names)]
 
 
-def _read(path: Path):
+def read_image(path: Path):
     """``(image, reason)``: the (H, W, 3) uint8 image or None, and why it failed or was converted
     ('' when read as it is)."""
     try:
@@ -283,7 +283,7 @@ def predict_images(model: nn.Module, paths: Sequence[str | os.PathLike], transfo
         for chunk in _batches(n, batch_size):
             good, inputs = [], []
             for i in chunk:
-                image, reason[i] = _read(paths[i])
+                image, reason[i] = read_image(paths[i])
                 if image is None:
                     continue
                 prepared, tensor, failure = _prepare(image, transform)
@@ -374,7 +374,7 @@ def segment_images(paths: Sequence[str | os.PathLike], out_dir: str | os.PathLik
         for chunk in _batches(n, batch_size):
             good, images = [], []
             for i in chunk:
-                image, reason[i] = _read(paths[i])
+                image, reason[i] = read_image(paths[i])
                 if image is not None:
                     good.append(i)
                     images.append(image)

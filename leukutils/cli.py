@@ -1,5 +1,6 @@
 """Command line: ``leukutils reproduce``, ``leukutils aggregate``, ``leukutils data list|fetch|verify|where``,
-and ``leukutils predict`` / ``leukutils segment`` (apply a saved model to image files)."""
+``leukutils predict`` / ``leukutils segment`` (apply a saved model to image files) and ``leukutils audit``
+(notebook 04's tests on any classifier, as an executed notebook)."""
 from __future__ import annotations
 
 import argparse
@@ -7,7 +8,7 @@ import sys
 import warnings
 from pathlib import Path
 
-from . import apply, config, grid, model_cards, parameters, run
+from . import apply, audit, config, grid, model_cards, parameters, run
 from .data import registry
 from .seeds import aggregate_run
 
@@ -168,6 +169,42 @@ def _predict(args: argparse.Namespace) -> int:
     return _failed_status(table, "predictions written")
 
 
+#: The audit notebook that ``leukutils audit`` executes (shipped with the package).
+AUDIT_NOTEBOOK = Path(__file__).parent / "notebooks" / "audit.ipynb"
+
+
+def _audit(args: argparse.Namespace) -> int:
+    """``leukutils audit``: check that the model can be explained (before any image is read), then execute
+    the audit notebook with papermill into ``--out`` (``audit.ipynb``, its log, ``tables/``, ``figures/``).
+    Exit status 0 when the audit ran, 1 when a cell failed, 2 when the model or the command is wrong."""
+    out = Path(args.out)
+    try:
+        audit.load_audited_model(args.model, args.layer or "")
+        missing = [path for path in args.images if not Path(path).exists()]
+        if missing:
+            raise FileNotFoundError(f"no such image file or folder: {', '.join(missing)}")
+        if args.masks and not Path(args.masks).is_dir():
+            raise FileNotFoundError(f"--masks {args.masks} is not a folder")
+    except (audit.AuditError, FileNotFoundError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    values = {"model_path": str(Path(args.model).resolve()), "images": [str(Path(p).resolve()) for p in args.images],
+              "masks": str(Path(args.masks).resolve()) if args.masks else "", "layer": args.layer or "",
+              "max_images": args.max_images, "cam_images": args.cam_images, "seed": args.seed, "n_boot": args.n_boot,
+              "device": args.device, "output_dir": str(out.resolve())}
+    print(f"auditing {args.model}: the notebook runs in {out / 'audit.ipynb'} (log {out / 'audit.log'})")
+    try:
+        run.execute(AUDIT_NOTEBOOK, out / "audit.ipynb", values, out / "audit.log")
+    except run.NotebookFailed as failure:
+        print(f"\nFAILED: {failure}", file=sys.stderr)
+        return 1
+    verdicts = sorted((out / "tables").glob("A-T0_*.md"))
+    if verdicts:
+        print(verdicts[0].read_text())
+    print(f"audit written: {out / 'audit.ipynb'}; tables in {out / 'tables'}, figures in {out / 'figures'}")
+    return 0
+
+
 def _segment(args: argparse.Namespace) -> int:
     params = {name: value for name, value in (
         ("min_area", args.min_area), ("closing_size", args.closing_size), ("dilation", args.dilation),
@@ -263,6 +300,27 @@ def build_parser() -> argparse.ArgumentParser:
     pre.add_argument("--batch-size", type=int, default=32, help="images per forward pass (default 32)")
     pre.add_argument("--quiet", action="store_true", help="no progress bar")
     pre.set_defaults(func=_predict)
+
+    aud = sub.add_parser("audit", help="notebook 04's tests on a classifier of your own, as an executed notebook",
+                         description="Audit a classifier: accuracy and balanced accuracy beside the majority baseline, "
+                         "accuracy and predictions under the shortcut probes (tint equalised, each corner inpainted, a shared "
+                         "mark inpainted), Grad-CAM and Score-CAM agreement (MR-SSIM) and its cascading randomisation, and "
+                         "localisation on --masks or on the handcrafted cells, each with its interval, in one verdict table "
+                         "(A-T0). MODEL is a .pt with the compendium's card, or a TorchScript file with a card "
+                         '{"format": "torchscript", "classes": [...], "input_size": S, "layer": "..."} (see leukutils.audit). '
+                         "A model that cannot be explained stops before any image is read; unreadable images are listed and "
+                         "skipped.")
+    aud.add_argument("model", help="the .pt (compendium card beside it) or TorchScript file (its card beside it)")
+    aud.add_argument("images", nargs="+", help="image files and folders; folders named like the card's classes give labels")
+    aud.add_argument("--masks", help="folder of ground-truth masks named like the images (default: handcrafted cells)")
+    aud.add_argument("--out", default="audit", help="folder of the executed notebook, tables and figures (default audit/)")
+    aud.add_argument("--layer", help="module to explain, a dotted name (default: the card's, else the last convolutional stage)")
+    aud.add_argument("--max-images", type=int, default=0, help="at most this many images, class shares kept (0: all)")
+    aud.add_argument("--cam-images", type=int, default=50, help="images whose CAMs are computed (default 50)")
+    aud.add_argument("--seed", type=int, default=0)
+    aud.add_argument("--n-boot", type=int, default=1000, help="bootstrap resamples of every interval (default 1000)")
+    aud.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+    aud.set_defaults(func=_audit)
 
     seg = sub.add_parser("segment", help="nucleus masks of image files (Algorithm 1, optionally AND a U-Net)",
                          description="Nucleus masks (0/255 PNG named after each image) by paper 3's Algorithm 1 "

@@ -20,14 +20,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-_ID = re.compile(r"^(P[123]-[A-Z]+\d*|X-[TF]\d+|D-[A-Z]+\d*)$")
+_ID = re.compile(r"^(P[123]-[A-Z]+\d*|X-[TF]\d+|D-[A-Z]+\d*|A-[TF]\d+)$")
 FLOAT_FORMAT = "%.4f"
 #: The values the three papers report, one per row: artefact id, row key, column, value, where in the paper.
 PAPER_VALUES = Path(__file__).resolve().parent / "paper_values.csv"
 
 
 def artefact_name(artefact_id: str, slug: str) -> str:
-    """``P1-T1``, ``accuracy table`` → ``P1-T1_accuracy_table``; the id must look like REPRODUCTION.md's."""
+    """``P1-T1``, ``accuracy table`` → ``P1-T1_accuracy_table``; the id must look like REPRODUCTION.md's, or ``A-T1``, ``A-F1`` for an audit (``leukutils audit``)."""
     if not _ID.match(artefact_id):
         raise ValueError(f"artefact id {artefact_id!r} is not of the form P1-T1, P2-F5, X-T3 or D-F1")
     clean = re.sub(r"[^a-z0-9]+", "_", slug.lower()).strip("_")

@@ -28,6 +28,7 @@ LAYERS: dict[str, int] = {
     # commands
     "leukutils.apply": 4, "leukutils.publish": 4, "leukutils.site": 4, "leukutils.seeds": 4,
     "leukutils.grid": 4, "leukutils.run": 4, "leukutils.cli": 4, "leukutils.__main__": 4, "leukutils.explorer": 4,
+    "leukutils.audit": 4,
 }
 
 
