@@ -305,19 +305,33 @@ def stratified_cap(groups: Sequence, cap: int, seed: int = 0) -> np.ndarray:
     return np.sort(np.concatenate(chosen))
 
 
-def _label_of(path: Path, classes: Sequence[str]) -> int:
-    lookup = {c.lower(): k for k, c in enumerate(classes)}
+def _label_of(path: Path, lookup: dict[str, int]) -> int:
     return next((lookup[part.lower()] for part in reversed(path.parent.parts) if part.lower() in lookup), -1)
 
 
+def folder_labels(classes: Sequence[str], folder_classes: dict[str, str] | None = None) -> dict[str, int]:
+    """Folder name (lower case) → class index: each class's own name, and the folders that
+    ``folder_classes`` maps to a class (``{"Early": "ALL", "Pre": "ALL"}``: Aria's ALL subtypes for a
+    Benign-vs-ALL model). A mapping to a class the model lacks is an :class:`AuditError` naming it."""
+    lookup = {c.lower(): k for k, c in enumerate(classes)}
+    for folder, name in (folder_classes or {}).items():
+        if name.lower() not in {c.lower() for c in classes}:
+            raise AuditError(f"folder {folder!r} is mapped to {name!r}, which is not one of the model's classes "
+                             f"({', '.join(classes)})")
+        lookup[str(folder).lower()] = next(k for k, c in enumerate(classes) if c.lower() == name.lower())
+    return lookup
+
+
 def audit_images(inputs: Sequence[str | os.PathLike], classes: Sequence[str], max_images: int = 0, seed: int = 0,
-                 progress: bool = False) -> tuple[list[Path], list[np.ndarray], np.ndarray, pd.DataFrame]:
+                 progress: bool = False, folder_classes: dict[str, str] | None = None
+                 ) -> tuple[list[Path], list[np.ndarray], np.ndarray, pd.DataFrame]:
     """The images an audit reads: files, or folders searched for images (:func:`leukutils.apply.find_images`).
 
     Parameters
     ----------
     inputs : files and folders; an image's label is the nearest folder above it named like one of
-        ``classes`` (case-insensitive), else unknown (−1).
+        ``classes`` (case-insensitive) or mapped to one by ``folder_classes`` (:func:`folder_labels`),
+        else unknown (−1).
     max_images : at most this many, the classes' shares kept (:func:`stratified_cap`); 0: all.
 
     Returns
@@ -326,7 +340,8 @@ def audit_images(inputs: Sequence[str | os.PathLike], classes: Sequence[str], ma
     table of the files skipped (``path``, ``reason``: unreadable, truncated, not an image).
     """
     paths = find_images(inputs)
-    labels = np.array([_label_of(p, classes) for p in paths], dtype=np.int64)
+    lookup = folder_labels(classes, folder_classes)
+    labels = np.array([_label_of(p, lookup) for p in paths], dtype=np.int64)
     keep = stratified_cap(labels, max_images, seed)
     read, images, kept, skipped = [], [], [], []
     with progress_bar(enabled=progress, total=len(keep), desc="read", unit="image", delay=2.0) as bar:
@@ -655,4 +670,4 @@ def write_card(path: str | os.PathLike, classes: Sequence[str], input_size: int,
     return target
 
 
-__all__ += ["masks_for", "write_card", "Normalise", "audit_findings"]
+__all__ += ["masks_for", "write_card", "Normalise", "audit_findings", "folder_labels"]

@@ -179,16 +179,22 @@ def _audit(args: argparse.Namespace) -> int:
     Exit status 0 when the audit ran, 1 when a cell failed, 2 when the model or the command is wrong."""
     out = Path(args.out)
     try:
-        audit.load_audited_model(args.model, args.layer or "")
+        model = audit.load_audited_model(args.model, args.layer or "")
         missing = [path for path in args.images if not Path(path).exists()]
         if missing:
             raise FileNotFoundError(f"no such image file or folder: {', '.join(missing)}")
+        bad = [item for item in args.label or [] if "=" not in item]
+        if bad:
+            raise ValueError(f"--label takes FOLDER=CLASS, got {', '.join(bad)}")
+        folder_classes = dict(item.split("=", 1) for item in args.label or [])
+        audit.folder_labels(model.classes, folder_classes)
         if args.masks and not Path(args.masks).is_dir():
             raise FileNotFoundError(f"--masks {args.masks} is not a folder")
-    except (audit.AuditError, FileNotFoundError) as error:
+    except (audit.AuditError, FileNotFoundError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     values = {"model_path": str(Path(args.model).resolve()), "images": [str(Path(p).resolve()) for p in args.images],
+              "folder_classes": folder_classes,
               "masks": str(Path(args.masks).resolve()) if args.masks else "", "layer": args.layer or "",
               "max_images": args.max_images, "cam_images": args.cam_images, "seed": args.seed, "n_boot": args.n_boot,
               "device": args.device, "output_dir": str(out.resolve())}
@@ -312,6 +318,8 @@ def build_parser() -> argparse.ArgumentParser:
                          "skipped.")
     aud.add_argument("model", help="the .pt (compendium card beside it) or TorchScript file (its card beside it)")
     aud.add_argument("images", nargs="+", help="image files and folders; folders named like the card's classes give labels")
+    aud.add_argument("--label", action="append", metavar="FOLDER=CLASS",
+                     help="images in folders named FOLDER have the model's class CLASS (repeatable), e.g. --label Early=ALL")
     aud.add_argument("--masks", help="folder of ground-truth masks named like the images (default: handcrafted cells)")
     aud.add_argument("--out", default="audit", help="folder of the executed notebook, tables and figures (default audit/)")
     aud.add_argument("--layer", help="module to explain, a dotted name (default: the card's, else the last convolutional stage)")

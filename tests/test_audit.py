@@ -170,6 +170,9 @@ def test_the_cap_keeps_the_classes_shares_and_unreadable_files_are_listed(tmp_pa
     paths, images, labels, skipped = audit.audit_images([folder], CLASSES)
     assert len(images) == 2 and sorted(labels.tolist()) == [0, 1]
     assert skipped["path"].str.endswith("broken.png").all() and len(skipped) == 1
+    assert audit.folder_labels(["Benign", "ALL"], {"Early": "ALL"}) == {"benign": 0, "all": 1, "early": 1}
+    with pytest.raises(audit.AuditError, match="not one of the model's classes"):
+        audit.folder_labels(["Benign", "ALL"], {"Early": "L1"})
 
 
 def test_leukutils_audit_writes_the_notebook_and_its_verdicts(trained, tmp_path, capsys):
