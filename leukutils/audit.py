@@ -55,13 +55,15 @@ from .report import learned, method_name
 __all__ = ["AuditError", "AuditedModel", "ModuleChain", "TORCHSCRIPT_CARD_KEYS", "load_audited_model", "module_chain",
            "check_explainable", "stratified_cap", "audit_images", "network_inputs", "predict", "accuracy_table",
            "probe_inputs", "probe_table", "cam_agreement", "randomisation_stages", "randomised_copy",
-           "randomisation_table", "localisation_table", "verdict_table", "SHORTCUT_TOLERANCE"]
+           "randomisation_table", "localisation_table", "verdict_table", "SHORTCUT_TOLERANCE", "AGREEMENT"]
 
 #: Keys a TorchScript model's card must hold (see the module docstring).
 TORCHSCRIPT_CARD_KEYS = ("classes", "input_size", "layer")
 #: A probe "holds" (the model does not lean on what it removes) when the accuracy lost, or the share of
 #: predictions changed, is surely under this (its interval's far end below it).
 SHORTCUT_TOLERANCE = 0.05
+#: The MR-SSIM above which two CAMs count as agreeing: halfway between unrelated maps (0) and the same map (1).
+AGREEMENT = 0.5
 #: Smallest CAM map side the audit accepts: SSIM's 7 × 7 window needs maps upsampled from at least this.
 SMALLEST_MAP = 2
 
@@ -591,11 +593,11 @@ def verdict_table(model_name: str, accuracy: pd.DataFrame, probes: pd.DataFrame,
                      "cannot show": "that it reads the cells: a cue the probe leaves in place is not tested",
                      "effect": effect, "value": value, "low": low, "high": high, "n": int(row["n"]), "verdict": result})
     value, low, high, n = agreement
-    rows.append({"test": f"{model_name}: mean MR-SSIM of Grad-CAM and Score-CAM, above 0.5",
+    rows.append({"test": f"{model_name}: mean MR-SSIM of Grad-CAM and Score-CAM, above {AGREEMENT}",
                  "shows": "whether the two methods read the same evidence (paper 1's check)",
                  "cannot show": "that the evidence is the pathology: both agree on a shortcut as well",
-                 "effect": "MR-SSIM minus 0.5", "value": value - 0.5, "low": low - 0.5, "high": high - 0.5, "n": n,
-                 "verdict": verdict(low - 0.5, high - 0.5)})
+                 "effect": f"MR-SSIM minus {AGREEMENT}", "value": value - AGREEMENT, "low": low - AGREEMENT,
+                 "high": high - AGREEMENT, "n": n, "verdict": verdict(low - AGREEMENT, high - AGREEMENT)})
     last = randomisation.iloc[-1]
     rows.append({"test": f"{model_name}: MR-SSIM of the trained model minus that of the same network with every "
                          "layer shuffled, same images",
