@@ -140,7 +140,7 @@ class AuditedModel:
         steps = module_chain(network, self.layer)
         if self.normalisation is not None:
             device = next(network.parameters()).device
-        steps = [("normalise", Normalise(*self.normalisation).to(device)), *steps]
+            steps = [("normalise", Normalise(*self.normalisation).to(device)), *steps]
         cut = [name for name, _ in steps].index(self.layer) + 1
         target = nn.Identity()
         chain = ModuleChain([*steps[:cut], (f"{self.layer} (output)", target), *steps[cut:]]).eval()
@@ -260,14 +260,15 @@ def check_explainable(model: AuditedModel) -> tuple[int, int]:
     if not any(isinstance(m, nn.Conv2d) or getattr(m, "original_name", "") == "Conv2d" for m in model.network.modules()):
         raise AuditError(f"{where}: the model holds no 2-D convolution, so a class activation map has no layer "
                          "to hook; the audit explains convolutional classifiers")
-    blank = torch.full((1, 3, model.input_size, model.input_size), 0.5)
+    device = next(model.network.parameters()).device
+    blank = torch.full((1, 3, model.input_size, model.input_size), 0.5, device=device)
     seen: list[torch.Tensor] = []
     handle = targets[0].register_forward_hook(lambda module, inputs, output: seen.append(output))
     try:
         with torch.no_grad():
             logits = explained(blank)
             if model.scripted:
-                own = model.network(Normalise(*model.normalisation)(blank) if model.normalisation else blank)
+                own = model.network(Normalise(*model.normalisation).to(device)(blank) if model.normalisation else blank)
     except Exception as error:  # an input size the model cannot take, a chain that breaks
         raise AuditError(f"{where}: the model does not take a {model.input_size}-px input through {model.layer!r} "
                          f"({type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''})") from None
@@ -452,6 +453,15 @@ def probe_table(model: AuditedModel, probes: dict[str, np.ndarray], labels: np.n
 # --------------------------------------------------------------------------------------------------
 # CAMs: agreement, randomisation, localisation
 # --------------------------------------------------------------------------------------------------
+def _heatmaps(explained: nn.Module, batch: torch.Tensor, method: str, targets: list[nn.Module],
+              batch_size: int = 32) -> np.ndarray:
+    """:func:`leukutils.explain.cam_heatmaps` at ``targets``; pytorch-grad-cam's ``zero_grad`` on a TorchScript
+    module's parameters reads ``.grad`` of non-leaf tensors, a notice that says nothing about the maps."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="The .grad attribute of a Tensor that is not a leaf", category=UserWarning)
+        return explain.cam_heatmaps(explained, batch, method, target_layers=targets, batch_size=batch_size)
+
+
 def cam_agreement(model: AuditedModel, inputs: np.ndarray, network: nn.Module | None = None,
                   score_batch_size: int = 32) -> dict[str, np.ndarray]:
     """Grad-CAM and Score-CAM (the exact fast variant) of each input for its predicted class, at the
@@ -459,8 +469,7 @@ def cam_agreement(model: AuditedModel, inputs: np.ndarray, network: nn.Module | 
     "fast_scorecam": (n, S, S), "mr_ssim": (n,)}``."""
     explained, targets = model.explainable(network)
     batch = _batch(inputs)
-    maps = {method: explain.cam_heatmaps(explained, batch, method, target_layers=targets, batch_size=score_batch_size)
-            for method in ("gradcam", "fast_scorecam")}
+    maps = {method: _heatmaps(explained, batch, method, targets, score_batch_size) for method in ("gradcam", "fast_scorecam")}
     maps["mr_ssim"] = np.array([explain.mr_ssim(g, s) for g, s in zip(maps["gradcam"], maps["fast_scorecam"])])
     return maps
 
@@ -512,7 +521,7 @@ def randomisation_table(model: AuditedModel, inputs: np.ndarray, trained: dict[s
         done += prefixes
         network = randomised_copy(model.network, done, seed)
         explained, targets = model.explainable(network)
-        grad = explain.cam_heatmaps(explained, explained_batch, "gradcam", target_layers=targets)
+        grad = _heatmaps(explained, explained_batch, "gradcam", targets)
         ssim = np.array([explain.mr_ssim(g, t) for g, t in zip(grad, trained["gradcam"])])
         row = {"stage": f"random to {stage}", "layers shuffled": k + 1}
         row.update(zip(["SSIM to trained Grad-CAM", "SSIM to trained Grad-CAM low", "SSIM to trained Grad-CAM high"],
