@@ -65,6 +65,15 @@ def quick_copy(folder: Path) -> Path:
     return path
 
 
+def write_lab_settings(folder: Path) -> None:
+    """JupyterLab user settings that attach every cell to the page (``windowingMode: none``). With the
+    default (``contentVisibility``) the browser skips laying out cells scrolled out of view, so the
+    explorer's controls count as invisible once "Run All" has scrolled past them."""
+    tracker = folder / "@jupyterlab" / "notebook-extension" / "tracker.jupyterlab-settings"
+    tracker.parent.mkdir(parents=True, exist_ok=True)
+    tracker.write_text(json.dumps({"windowingMode": "none"}))
+
+
 @pytest.fixture
 def lab(tmp_path):
     """A JupyterLab server on a free port over a folder holding a copy of the tour; yields its URL and
@@ -73,7 +82,10 @@ def lab(tmp_path):
     work.mkdir()
     quick_copy(work)
     port, token = free_port(), secrets.token_hex(16)
-    env = {**os.environ, config.OUTPUT_ENV: str(tmp_path / "outputs"), "JUPYTER_CONFIG_DIR": str(tmp_path / "jupyter-config")}
+    settings = tmp_path / "lab-settings"
+    write_lab_settings(settings)
+    env = {**os.environ, config.OUTPUT_ENV: str(tmp_path / "outputs"), "JUPYTER_CONFIG_DIR": str(tmp_path / "jupyter-config"),
+           "JUPYTERLAB_SETTINGS_DIR": str(settings)}
     command = [sys.executable, "-m", "jupyterlab", "--no-browser", f"--port={port}", "--ip=127.0.0.1",
                f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={work}", "--ServerApp.open_browser=False"]
     if hasattr(os, "getuid") and os.getuid() == 0:
@@ -134,7 +146,11 @@ def test_the_tour_runs_in_a_browser_and_its_explorer_answers(lab, tmp_path):
         page.locator(".jp-Notebook").first.click()  # the notebook has the focus: the Run menu acts on it
         page.get_by_role("menuitem", name="Run", exact=True).click()
         page.get_by_role("menuitem", name="Run All Cells", exact=True).click()
-        page.wait_for_selector("text=The tour ran in", timeout=300_000)  # the last cell's output
+        # the last cell's output (its source, shown in the editor, holds the same words)
+        page.locator(".jp-OutputArea-output", has_text="The tour ran in").wait_for(timeout=300_000)
+        explorer_cell = page.locator(".jp-Cell", has=page.locator(".widget-dropdown")).first
+        explorer_cell.wait_for(state="attached", timeout=30_000)
+        explorer_cell.scroll_into_view_if_needed()
         page.wait_for_selector(".widget-dropdown select", timeout=30_000)
         errors = page.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']", has_text="Error")
         assert errors.count() == 0, errors.first.inner_text()[:2000]
@@ -149,7 +165,6 @@ def test_the_tour_runs_in_a_browser_and_its_explorer_answers(lab, tmp_path):
         third = _wait_for_change(page, second)
         assert len({first, second, third}) == 3
 
-        explorer_cell = page.locator(".jp-Cell", has=page.locator(".widget-dropdown")).first
         explorer_cell.scroll_into_view_if_needed()
         shot = tmp_path / "explorer.png"
         explorer_cell.screenshot(path=str(shot))
