@@ -114,10 +114,14 @@ def lab(tmp_path):
         log.close()
 
 
+def _explorer_cell(page):
+    """The notebook cell that holds the explorer's dropdowns."""
+    return page.locator(".jp-Cell", has=page.locator(".widget-dropdown")).first
+
+
 def _figure_of(page):
     """The ``src`` of the explorer's figure: the image output of the cell that holds its dropdowns."""
-    cell = page.locator(".jp-Cell", has=page.locator(".widget-dropdown")).first
-    return cell.locator(".jp-OutputArea-output img").first.get_attribute("src")
+    return _explorer_cell(page).locator(".jp-OutputArea-output img").first.get_attribute("src")
 
 
 def _wait_for_change(page, before: str, timeout_s: float = 90) -> str:
@@ -148,9 +152,8 @@ def test_the_tour_runs_in_a_browser_and_its_explorer_answers(lab, tmp_path):
         page.get_by_role("menuitem", name="Run All Cells", exact=True).click()
         # the last cell's output (its source, shown in the editor, holds the same words)
         page.locator(".jp-OutputArea-output", has_text="The tour ran in").wait_for(timeout=300_000)
-        explorer_cell = page.locator(".jp-Cell", has=page.locator(".widget-dropdown")).first
-        explorer_cell.wait_for(state="attached", timeout=30_000)
-        explorer_cell.scroll_into_view_if_needed()
+        explorer_cell = _explorer_cell(page)
+        explorer_cell.scroll_into_view_if_needed(timeout=30_000)  # waits for the cell to be attached
         page.wait_for_selector(".widget-dropdown select", timeout=30_000)
         errors = page.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']", has_text="Error")
         assert errors.count() == 0, errors.first.inner_text()[:2000]
